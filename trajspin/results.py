@@ -1,0 +1,274 @@
+"""Result objects returned by the solvers, and their files.
+
+Every result carries the chain and the inputs that made it, prints a compact
+table of <J_i^z>/N_i, and round-trips through ``save`` / ``trajspin.load``
+(a NumPy ``.npz`` written under a temporary name, then renamed).
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+
+import numpy as np
+
+from .model import Chain, InputError
+
+__all__ = ["MasterResult", "SteadyStateResult", "EnsembleResult", "load", "atomic_savez",
+           "versions"]
+
+
+def versions() -> dict:
+    """Versions of the packages that shaped a result."""
+    import numba
+    import scipy
+
+    from . import __version__
+    return {"trajspin": __version__, "numpy": np.__version__, "scipy": scipy.__version__,
+            "numba": numba.__version__, "python": platform.python_version()}
+
+
+def atomic_savez(path, **arrays):
+    """Write an .npz under a temporary name in the same folder, then rename it."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def format_table(times, values, errors=None, sizes=None, max_rows=12):
+    """A fixed-width table of values[t, i] (optionally ± errors) at up to max_rows times."""
+    times = np.asarray(times)
+    idx = np.unique(np.linspace(0, len(times) - 1, min(max_rows, len(times))).round().astype(int))
+    M = values.shape[1]
+    head = "   gamma*t  " + "".join(f"{'D%d' % (i + 1) + (' (N=%d)' % sizes[i] if sizes else ''):>22}"
+                                  for i in range(M))
+    lines = [head]
+    for k in idx:
+        cells = []
+        for i in range(M):
+            if errors is None:
+                cells.append(f"{values[k, i]:>22.8f}")
+            else:
+                cells.append(f"{values[k, i]:>12.5f} ± {errors[k, i]:<7.5f}")
+        lines.append(f"{times[k]:>10.4g}  " + "".join(cells))
+    return "\n".join(lines)
+
+
+class _Result:
+    kind = "result"
+    _arrays = ()
+
+    def __init__(self, chain, meta=None):
+        self.chain = chain
+        self.meta = dict(meta or {})
+
+    def save(self, path):
+        """Save to ``path`` (.npz) atomically; ``trajspin.load`` reads it back."""
+        arrays = {name: np.asarray(getattr(self, name)) for name in self._arrays}
+        header = {"kind": self.kind, "chain": self.chain.to_dict(), "meta": self.meta}
+        atomic_savez(path, header=np.array(json.dumps(header)), **arrays)
+        return path
+
+    @property
+    def jz_over_n(self):
+        """<J_i^z>/N_i, in [-1/2, 1/2]."""
+        return self.jz / np.asarray(self.chain.sizes, dtype=float)
+
+
+class MasterResult(_Result):
+    """Exact density-matrix evolution.
+
+    Attributes
+    ----------
+    times : ndarray, shape (T,)
+    jz : ndarray, shape (T, M)
+        Unnormalised <J_i^z>(t).
+    sector_populations : ndarray, shape (T, K0 + 1)
+        Tr rho_K(t) for K = 0..K0.
+    trace : ndarray, shape (T,)
+    chain : Chain
+    meta : dict  (initial state, solver, wall time, versions)
+    """
+
+    kind = "master"
+    _arrays = ("times", "jz", "sector_populations", "trace")
+
+    def __init__(self, chain, times, jz, sector_populations, meta=None):
+        super().__init__(chain, meta)
+        self.times = np.asarray(times, dtype=float)
+        self.jz = np.asarray(jz, dtype=float)
+        self.sector_populations = np.asarray(sector_populations, dtype=float)
+        self.trace = self.sector_populations.sum(axis=1)
+
+    def __str__(self):
+        return (f"MasterResult: exact Lindblad evolution of {self.chain!r}, "
+                f"initial n = {self.meta.get('initial')}, {len(self.times)} times "
+                f"in [{self.times[0]:g}, {self.times[-1]:g}]/gamma, "
+                f"max |trace - 1| = {np.max(np.abs(self.trace - 1)):.1e}\n"
+                f"<J_i^z>/N_i:\n" + format_table(self.times, self.jz_over_n, sizes=self.chain.sizes))
+
+    __repr__ = __str__
+
+
+class SteadyStateResult(_Result):
+    """The t -> infinity state at zero temperature.
+
+    Attributes
+    ----------
+    jz : ndarray, shape (M,)
+    sector_populations : ndarray, shape (K0 + 1,)
+        Tr rho_K(inf): the probability that excitation K is left forever.
+    blocks : list of ndarray
+        rho_K(inf) in the coupled Dicke basis of sector K (only with keep_blocks=True).
+    """
+
+    kind = "steady"
+    _arrays = ("jz", "sector_populations")
+
+    def __init__(self, chain, jz, sector_populations, blocks=None, meta=None):
+        super().__init__(chain, meta)
+        self.jz = np.asarray(jz, dtype=float)
+        self.sector_populations = np.asarray(sector_populations, dtype=float)
+        self.blocks = blocks
+
+    def __str__(self):
+        cells = "  ".join(f"D{i + 1}: {v:+.8f}" for i, v in enumerate(self.jz_over_n))
+        return (f"SteadyStateResult for {self.chain!r}, initial n = {self.meta.get('initial')}\n"
+                f"<J_i^z>/N_i at t -> inf: {cells}\n"
+                f"excitation left: mean {np.dot(np.arange(self.sector_populations.size), self.sector_populations):.6f}")
+
+    __repr__ = __str__
+
+
+class EnsembleResult(_Result):
+    """Average over quantum trajectories with index range [start, stop).
+
+    Attributes
+    ----------
+    times : ndarray, shape (T,)
+    jz : ndarray, shape (T, M)
+        Mean of <J_i^z>(t) over trajectories.
+    jz_err : ndarray, shape (T, M)
+        Standard error of that mean, sqrt(var / ntraj) with the unbiased variance.
+    ntraj, seed : int
+    jz_sum, jz_sumsq : ndarray, shape (T, M)
+        Running sums (exact merge of disjoint index ranges).
+    final_excitation_counts : ndarray, shape (K0 + 1,)
+        How many trajectories ended with excitation K.
+    ndark : int
+        Trajectories frozen in a dark state with excitation left.
+    njumps_sum : int
+    """
+
+    kind = "ensemble"
+    _arrays = ("times", "jz", "jz_err", "jz_sum", "jz_sumsq", "final_excitation_counts",
+               "index_ranges")
+
+    def __init__(self, chain, times, seed, jz_sum, jz_sumsq, ntraj, final_excitation_counts,
+                 ndark, njumps_sum, index_ranges, meta=None):
+        super().__init__(chain, meta)
+        self.times = np.asarray(times, dtype=float)
+        self.seed = int(seed)
+        self.jz_sum = np.asarray(jz_sum, dtype=float)
+        self.jz_sumsq = np.asarray(jz_sumsq, dtype=float)
+        self.ntraj = int(ntraj)
+        self.final_excitation_counts = np.asarray(final_excitation_counts, dtype=np.int64)
+        self.ndark = int(ndark)
+        self.njumps_sum = int(njumps_sum)
+        self.index_ranges = np.asarray(index_ranges, dtype=np.int64).reshape(-1, 2)
+
+    def save(self, path):
+        self.meta.update(seed=self.seed, ntraj=self.ntraj, ndark=self.ndark,
+                         njumps_sum=self.njumps_sum)
+        return super().save(path)
+
+    @property
+    def jz(self):
+        return self.jz_sum / max(self.ntraj, 1)
+
+    @property
+    def jz_err(self):
+        n = self.ntraj
+        if n < 2:
+            return np.full_like(self.jz_sum, np.inf)
+        mean = self.jz_sum / n
+        var = np.maximum(self.jz_sumsq / n - mean**2, 0.0) * n / (n - 1)
+        return np.sqrt(var / n)
+
+    @property
+    def jz_over_n_err(self):
+        return self.jz_err / np.asarray(self.chain.sizes, dtype=float)
+
+    def merge(self, other):
+        """Combine with a result from a disjoint trajectory index range (same chain, grid, seed)."""
+        if not isinstance(other, EnsembleResult):
+            raise InputError("can only merge two ensemble results")
+        if other.chain != self.chain or other.seed != self.seed or not np.array_equal(other.times, self.times):
+            raise InputError("cannot merge ensembles of different chains, seeds or time grids")
+        if self.meta.get("initial") != other.meta.get("initial"):
+            raise InputError("cannot merge ensembles with different initial states")
+        ranges = np.concatenate([self.index_ranges, other.index_ranges])
+        order = np.argsort(ranges[:, 0])
+        ranges = ranges[order]
+        if np.any(ranges[1:, 0] < ranges[:-1, 1]):
+            raise InputError(f"trajectory index ranges overlap: {ranges.tolist()}")
+        n = max(self.final_excitation_counts.size, other.final_excitation_counts.size)
+        counts = np.zeros(n, dtype=np.int64)
+        counts[:self.final_excitation_counts.size] += self.final_excitation_counts
+        counts[:other.final_excitation_counts.size] += other.final_excitation_counts
+        return EnsembleResult(self.chain, self.times, self.seed, self.jz_sum + other.jz_sum,
+                              self.jz_sumsq + other.jz_sumsq, self.ntraj + other.ntraj, counts,
+                              self.ndark + other.ndark, self.njumps_sum + other.njumps_sum,
+                              _coalesce(ranges), meta=dict(self.meta))
+
+    def __str__(self):
+        return (f"EnsembleResult: {self.ntraj} trajectories of {self.chain!r}, seed {self.seed}, "
+                f"initial n = {self.meta.get('initial')}, {len(self.times)} times in "
+                f"[{self.times[0]:g}, {self.times[-1]:g}]/gamma; {self.ndark} ended dark, "
+                f"{self.njumps_sum / max(self.ntraj, 1):.2f} jumps per trajectory\n"
+                "<J_i^z>/N_i ± standard error:\n"
+                + format_table(self.times, self.jz_over_n, self.jz_over_n_err, sizes=self.chain.sizes))
+
+    __repr__ = __str__
+
+
+def _coalesce(ranges):
+    out = [list(ranges[0])]
+    for a, b in ranges[1:]:
+        if a == out[-1][1]:
+            out[-1][1] = b
+        else:
+            out.append([a, b])
+    return np.array(out, dtype=np.int64)
+
+
+def load(path):
+    """Read a result written by ``save`` (or by mpi_scripts/run_ensemble.py)."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            header = json.loads(str(f["header"]))
+            arrays = {k: f[k] for k in f.files if k != "header"}
+    except (OSError, KeyError, ValueError) as exc:
+        raise InputError(f"{path}: not a trajspin result file ({exc})") from None
+    chain = Chain.from_dict(header["chain"])
+    meta = header.get("meta", {})
+    kind = header["kind"]
+    if kind == "master":
+        return MasterResult(chain, arrays["times"], arrays["jz"], arrays["sector_populations"], meta)
+    if kind == "steady":
+        return SteadyStateResult(chain, arrays["jz"], arrays["sector_populations"], meta=meta)
+    if kind == "ensemble":
+        return EnsembleResult(chain, arrays["times"], meta.get("seed", 0), arrays["jz_sum"],
+                              arrays["jz_sumsq"], meta["ntraj"], arrays["final_excitation_counts"],
+                              meta.get("ndark", 0), meta.get("njumps_sum", 0),
+                              arrays["index_ranges"], meta=meta)
+    raise InputError(f"{path}: unknown result kind {kind!r}")

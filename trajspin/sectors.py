@@ -1,0 +1,178 @@
+"""The coupled Dicke basis split into excitation sectors.
+
+A basis state is |j_1 m_1> ⊗ ... ⊗ |j_M m_M> with j_i = N_i/2, labelled by the
+excitation numbers n_i = j_i + m_i in 0..N_i.  Sector K holds the states with
+sum_i n_i = K; its dimension is d_K.  Within a sector the states are ordered by
+their global mixed-radix code (domain 1 most significant), so a state's position
+is found by binary search.
+
+The jump operator of reservoir c maps sector K to K-1:
+
+    L_c |.., n_c, n_{c+1}, ..> = a(N_c, n_c) |.., n_c - 1, ..> + a(N_{c+1}, n_{c+1}) |.., n_{c+1} - 1, ..>,
+    a(N, n) = sqrt(n (N - n + 1))          (J^-|j,m> = sqrt((j+m)(j-m+1)) |j,m-1>).
+
+The no-jump generator of sector K is the real symmetric, positive
+semi-definite matrix G_K = sum_c gamma_c L_c^T L_c (shape (d_K, d_K)).
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from .model import InputError
+
+__all__ = ["SectorBasis", "sector_dims", "Sector", "DARK_RTOL"]
+
+# An eigenvalue of G_K counts as dark (zero) below DARK_RTOL * (1 + max eigenvalue).
+# Rounding in eigh leaves |lambda_dark| ~ 1e-15 * max; the smallest bright
+# eigenvalue of these collective generators is of order gamma (see tests).
+DARK_RTOL = 1e-10
+
+
+def sector_dims(sizes) -> np.ndarray:
+    """Dimensions d_K of all excitation sectors K = 0 .. sum(N_i), without building them.
+
+    Coefficients of prod_i (1 + x + ... + x^{N_i}); returns int64 array of length sum(N_i)+1.
+    """
+    dims = np.ones(1, dtype=object)
+    for n in sizes:
+        dims = np.convolve(dims, np.ones(n + 1, dtype=object))
+    return np.array(dims, dtype=np.int64)
+
+
+def _sector_states(sizes, K):
+    """All excitation tuples with sum K, in increasing code order. Shape (d_K, M)."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    M = sizes.size
+    # remaining capacity of the domains after i
+    tail = np.concatenate([np.cumsum(sizes[::-1])[::-1][1:], [0]])
+    rows = [np.zeros((1, 0), dtype=np.int64)]
+    left = np.array([K], dtype=np.int64)
+    for i in range(M):
+        new_rows, new_left = [], []
+        for r, k in zip(rows[0], left):
+            lo, hi = max(0, k - tail[i]), min(sizes[i], k)
+            vals = np.arange(lo, hi + 1, dtype=np.int64)
+            new_rows.append(np.column_stack([np.tile(r, (vals.size, 1)), vals]))
+            new_left.append(k - vals)
+        rows = [np.concatenate(new_rows)]
+        left = np.concatenate(new_left)
+    return rows[0]
+
+
+def _lower_amp(N, n):
+    return np.sqrt(n * (N - n + 1.0))
+
+
+class Sector:
+    """One excitation sector K and its jump blocks into sector K-1.
+
+    Attributes
+    ----------
+    K : int
+    states : ndarray, shape (d_K, M), int64
+        Excitation numbers n_i of each basis state.
+    codes : ndarray, shape (d_K,), int64
+        Global mixed-radix index of each state (sorted).
+    jump_target : ndarray, shape (M-1, d_K, 2), int64
+        Position in sector K-1 of L_c's two terms (lowering domain c, domain c+1); -1 if absent.
+    jump_amp : ndarray, shape (M-1, d_K, 2), float64
+        The matching amplitudes a(N, n).
+    """
+
+    def __init__(self, basis, K):
+        self.K = K
+        self.states = _sector_states(basis.sizes, K)
+        self.dim = self.states.shape[0]
+        self.codes = self.states @ basis.strides
+        M = len(basis.sizes)
+        self.jump_target = -np.ones((M - 1, self.dim, 2), dtype=np.int64)
+        self.jump_amp = np.zeros((M - 1, self.dim, 2))
+        if K > 0:
+            lower = basis.sector(K - 1)
+            for c in range(M - 1):
+                for side, i in enumerate((c, c + 1)):
+                    has = self.states[:, i] > 0
+                    tcode = self.codes[has] - basis.strides[i]
+                    pos = np.searchsorted(lower.codes, tcode)
+                    self.jump_target[c, has, side] = pos
+                    self.jump_amp[c, has, side] = _lower_amp(basis.sizes[i], self.states[has, i])
+
+    def jump_matrix(self, c, d_lower):
+        """L_c restricted to K -> K-1 as a CSR matrix of shape (d_{K-1}, d_K)."""
+        tgt, amp = self.jump_target[c], self.jump_amp[c]
+        ok = tgt >= 0
+        cols = np.broadcast_to(np.arange(self.dim)[:, None], tgt.shape)
+        return sp.csr_matrix((amp[ok], (tgt[ok], cols[ok])), shape=(d_lower, self.dim))
+
+
+class SectorBasis:
+    """Excitation sectors of a chain, built lazily and cached.
+
+    Parameters
+    ----------
+    chain : Chain
+    """
+
+    def __init__(self, chain):
+        self.chain = chain
+        self.sizes = tuple(chain.sizes)
+        radix = np.array([n + 1 for n in self.sizes], dtype=np.int64)
+        self.strides = np.concatenate([np.cumprod(radix[::-1])[::-1][1:], [1]]).astype(np.int64)
+        self.dims = sector_dims(self.sizes)
+        self.K_max = int(sum(self.sizes))
+        self._sectors = {}
+        self._spectra = {}
+
+    def dim(self, K) -> int:
+        """d_K, the dimension of sector K (0 outside 0..K_max)."""
+        return int(self.dims[K]) if 0 <= K <= self.K_max else 0
+
+    def sector(self, K) -> Sector:
+        if not 0 <= K <= self.K_max:
+            raise InputError(f"sector K={K} is outside 0..{self.K_max}")
+        if K not in self._sectors:
+            self._sectors[K] = Sector(self, K)
+        return self._sectors[K]
+
+    def index_of(self, excitations):
+        """(K, position) of the basis state with excitation numbers n_i."""
+        n = np.asarray(excitations, dtype=np.int64)
+        K = int(n.sum())
+        sec = self.sector(K)
+        pos = int(np.searchsorted(sec.codes, n @ self.strides))
+        return K, pos
+
+    def jump_matrices(self, K):
+        """[L_c restricted to K -> K-1 for c = 0..M-2], CSR, each (d_{K-1}, d_K)."""
+        sec = self.sector(K)
+        return [sec.jump_matrix(c, self.dim(K - 1)) for c in range(len(self.sizes) - 1)]
+
+    def generator(self, K) -> np.ndarray:
+        """Dense no-jump generator G_K = sum_c gamma_c L_c^T L_c, shape (d_K, d_K)."""
+        d = self.dim(K)
+        G = np.zeros((d, d))
+        if K == 0:
+            return G
+        for g, L in zip(self.chain.gamma, self.jump_matrices(K)):
+            G += g * (L.T @ L).toarray()
+        return G
+
+    def spectrum(self, K):
+        """Eigen-decomposition G_K = V diag(lam) V^T, cached.
+
+        Returns
+        -------
+        lam : ndarray, shape (d_K,)  eigenvalues, ascending, dark ones set to exactly 0
+        V : ndarray, shape (d_K, d_K)  orthonormal eigenvectors (columns)
+        """
+        if K not in self._spectra:
+            lam, V = np.linalg.eigh(self.generator(K))
+            cut = DARK_RTOL * (1.0 + (lam[-1] if lam.size else 0.0))
+            lam = np.where(lam < cut, 0.0, lam)
+            self._spectra[K] = (lam, np.ascontiguousarray(V))
+        return self._spectra[K]
+
+    def number_diagonals(self, K) -> np.ndarray:
+        """Excitation numbers n_i of sector K's states as float, shape (d_K, M)."""
+        return self.sector(K).states.astype(float)
