@@ -9,6 +9,11 @@ __version__ = "0.1.0"
 from .model import Chain, InputError
 from .master import solve_master, steady_state, master_memory_estimate
 from .results import MasterResult, SteadyStateResult, EnsembleResult, load
+from .trajectories import Trajectory, trajectory, run_trajectories
+from .grids import time_grid
+from .mean_field import solve_mean_field, mean_field_equations, MeanFieldResult
 
 __all__ = ["Chain", "InputError", "solve_master", "steady_state", "master_memory_estimate",
-           "MasterResult", "SteadyStateResult", "EnsembleResult", "load", "__version__"]
+           "MasterResult", "SteadyStateResult", "EnsembleResult", "load", "Trajectory", "trajectory",
+           "run_trajectories", "time_grid", "solve_mean_field", "mean_field_equations",
+           "MeanFieldResult", "__version__"]

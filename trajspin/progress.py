@@ -24,9 +24,9 @@ class _NoBar:
         return False
 
 
-def get_progress_bar(display, total, desc="", unit="it"):
-    """A tqdm bar over ``total`` steps if ``display``, else a no-op bar with the same methods."""
+def get_progress_bar(display, total, desc="", unit="it", initial=0):
+    """A tqdm bar over ``total`` steps (starting at ``initial``) if ``display``, else a no-op bar."""
     if not display:
         return _NoBar()
     from tqdm.auto import tqdm
-    return tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, smoothing=0.1)
+    return tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, smoothing=0.1, initial=initial)

@@ -271,4 +271,7 @@ def load(path):
                               arrays["jz_sumsq"], meta["ntraj"], arrays["final_excitation_counts"],
                               meta.get("ndark", 0), meta.get("njumps_sum", 0),
                               arrays["index_ranges"], meta=meta)
+    if kind == "mean_field":
+        from .mean_field import MeanFieldResult
+        return MeanFieldResult(chain, arrays["times"], arrays["moments"], meta["labels"], meta)
     raise InputError(f"{path}: unknown result kind {kind!r}")

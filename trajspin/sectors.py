@@ -32,12 +32,16 @@ DARK_RTOL = 1e-10
 def sector_dims(sizes) -> np.ndarray:
     """Dimensions d_K of all excitation sectors K = 0 .. sum(N_i), without building them.
 
-    Coefficients of prod_i (1 + x + ... + x^{N_i}); returns int64 array of length sum(N_i)+1.
+    Coefficients of prod_i (1 + x + ... + x^{N_i}), each factor applied as a
+    running-sum difference (O(sum N_i) per domain).  Returns an int64 array of
+    length sum(N_i) + 1 (float64 if the total dimension exceeds 2^62).
     """
-    dims = np.ones(1, dtype=object)
+    exact = float(np.prod([n + 1.0 for n in sizes])) < 2.0**62
+    dims = np.ones(1, dtype=np.int64 if exact else np.float64)
     for n in sizes:
-        dims = np.convolve(dims, np.ones(n + 1, dtype=object))
-    return np.array(dims, dtype=np.int64)
+        run = np.concatenate([[0], np.cumsum(np.concatenate([dims, np.zeros(n, dims.dtype)]))])
+        dims = run[1:] - np.concatenate([np.zeros(n, dims.dtype), run[:dims.size]])
+    return dims
 
 
 def _sector_states(sizes, K):
@@ -132,7 +136,10 @@ class SectorBasis:
         if not 0 <= K <= self.K_max:
             raise InputError(f"sector K={K} is outside 0..{self.K_max}")
         if K not in self._sectors:
-            self._sectors[K] = Sector(self, K)
+            # a sector's jump table needs the sector below: build upwards, no recursion
+            for k in range(K + 1):
+                if k not in self._sectors:
+                    self._sectors[k] = Sector(self, k)
         return self._sectors[K]
 
     def index_of(self, excitations):

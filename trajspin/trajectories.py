@@ -75,10 +75,15 @@ class SectorTables:
 def _tables(chain, K0):
     cache = chain.__dict__.setdefault("_tables_cache", {})
     if K0 not in cache:
-        check_memory(trajectory_memory_estimate(chain, K0), f"the trajectory tables of {chain!r}",
-                     "use smaller domains")
         cache[K0] = SectorTables(chain, K0)
     return cache[K0]
+
+
+def _locate(chain, n0):
+    """(K0, position) of the initial basis state, after checking the tables fit in memory."""
+    check_memory(trajectory_memory_estimate(chain, sum(n0)), f"the trajectory tables of {chain!r}",
+                 "use smaller domains")
+    return chain.sectors.index_of(n0)
 
 
 def _check_seed(seed, name="seed"):
@@ -149,7 +154,7 @@ def trajectory(chain, times, seed=0, index=0, initial=None) -> Trajectory:
     seed = _check_seed(seed)
     index = _check_seed(index, "index")
     n0 = check_initial(chain, initial)
-    K0, pos = chain.sectors.index_of(n0)
+    K0, pos = _locate(chain, n0)
     tab = _tables(chain, K0)
     jz = np.empty((t.size, chain.M))
     rec_t = np.empty(max(K0, 1))
@@ -215,7 +220,7 @@ def run_trajectories(chain, times, ntraj, seed=0, initial=None, progress=True, t
         raise InputError(f"target_err must be a positive number, got {target_err!r}")
     max_ntraj = int(max_ntraj or (100 * ntraj if target_err else ntraj))
     n0 = check_initial(chain, initial)
-    K0, pos = chain.sectors.index_of(n0)
+    K0, pos = _locate(chain, n0)
     start_time = time.perf_counter()
     init_jz = _tables(chain, K0).initial_trace(pos, t)
     T, M = t.size, chain.M

@@ -1,0 +1,339 @@
+"""TOML configs of trajectory-ensemble batch runs (``mpi_scripts/run_ensemble.py``).
+
+A config names the chain, the time grid, the ensemble and the checkpoint::
+
+    description = "Fig. 2(b): three domains"      # optional, free text
+
+    [chain]
+    sizes = [12, 6, 2]          # N_i, one per domain
+    gamma = 1.0                 # optional: one rate, or one per reservoir (M - 1)
+
+    [times]                     # either a grid spec ...
+    start = 1e-4
+    stop = 1e3
+    points = 400
+    spacing = "log"             # or "linear" (default "log")
+    # values = [0.0, 0.5, 1.0]  # ... or explicit, increasing times (units of 1/gamma)
+
+    [run]
+    ntraj = 20000               # trajectories (with target_err: the minimum)
+    seed = 1
+    chunk = 256                 # optional: trajectories per accumulation chunk
+    initial = [6, 0, 0]         # optional: excitations n_i (default: domain 1 full)
+    target_err = 1e-3           # optional: stop when max standard error of <J_i^z>/N_i <= this
+    max_ntraj = 200000          # optional, with target_err only (default 100 * ntraj)
+
+    [output]
+    records = "none"            # per-trajectory records: only "none" is implemented yet
+
+    [checkpoint]
+    path = "run.ckpt.npz"       # optional (default: next to the result file)
+    interval_seconds = 60       # optional
+
+Every problem (unknown key, wrong type, out-of-range value, a chain or initial
+state the engine would refuse) raises :class:`trajspin.InputError` with one line
+that names the key, before any work starts.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import math
+import os
+import tomllib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .model import Chain, InputError
+from .trajectories import DEFAULT_CHUNK
+from .grids import time_grid
+from .validation import check_initial, check_times
+
+__all__ = ["EnsembleConfig", "load_config", "parse_config", "RECORD_KINDS", "DEFAULT_CHUNK",
+           "DEFAULT_CHECKPOINT_INTERVAL"]
+
+DEFAULT_CHECKPOINT_INTERVAL = 60.0
+RECORD_KINDS = ("none", "summaries", "full")
+_IMPLEMENTED_RECORDS = ("none",)
+_MAX_SEED = 2**63
+_MAX_POINTS = 10**7
+
+_SCHEMA = {
+    "description": None,
+    "chain": {"sizes", "gamma"},
+    "times": {"start", "stop", "points", "spacing", "values"},
+    "run": {"ntraj", "seed", "chunk", "initial", "target_err", "max_ntraj"},
+    "output": {"records"},
+    "checkpoint": {"path", "interval_seconds"},
+}
+_REQUIRED = {"chain": ("sizes",), "run": ("ntraj", "seed")}
+
+
+@dataclass(frozen=True, eq=False)
+class EnsembleConfig:
+    """A validated batch-run config.
+
+    Attributes
+    ----------
+    sizes : tuple of int            domain sizes N_i
+    gamma : tuple of float          rate of each reservoir (length M - 1)
+    times : ndarray, shape (T,)     output times, units of 1/gamma
+    ntraj, seed, chunk : int
+    initial : tuple of int          excitations n_i of the initial state (resolved default)
+    target_err : float or None
+    max_ntraj : int                 largest ntraj (== ntraj without target_err)
+    records : str                   "none"
+    checkpoint_path : str or None   None: derived from the result path
+    checkpoint_interval : float     seconds between checkpoints
+    description : str
+    source : str                    file the config was read from
+    raw : dict                      the TOML document as read
+    """
+
+    sizes: tuple
+    gamma: tuple
+    times: np.ndarray
+    ntraj: int
+    seed: int
+    chunk: int
+    initial: tuple
+    target_err: float | None
+    max_ntraj: int
+    records: str
+    checkpoint_path: str | None
+    checkpoint_interval: float
+    description: str = ""
+    source: str = "<config>"
+    raw: dict = field(default_factory=dict)
+
+    def chain(self) -> Chain:
+        return Chain(self.sizes, gamma=list(self.gamma))
+
+    def physics(self) -> dict:
+        """Everything that determines the result arrays (what a checkpoint must match).
+
+        The time grid enters through the SHA-256 of its float64 bytes.
+        """
+        from . import __version__
+        return {
+            "chain.sizes": list(self.sizes),
+            "chain.gamma": list(self.gamma),
+            "times": f"{self.times.size} points, sha256 "
+                     + hashlib.sha256(np.ascontiguousarray(self.times, "<f8").tobytes()).hexdigest()[:16],
+            "run.ntraj": self.ntraj,
+            "run.seed": self.seed,
+            "run.chunk": self.chunk,
+            "run.initial": list(self.initial),
+            "run.target_err": self.target_err,
+            "run.max_ntraj": self.max_ntraj,
+            "trajspin version": __version__,
+        }
+
+    def config_hash(self) -> str:
+        """SHA-256 (hex) of :meth:`physics`."""
+        text = json.dumps(self.physics(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary for result files (the time grid by its spec when it had one)."""
+        times = self.raw.get("times", {})
+        return {
+            "source": self.source,
+            "description": self.description,
+            "chain": {"sizes": list(self.sizes), "gamma": list(self.gamma)},
+            "times": dict(times) if "values" not in times else {"values": self.times.tolist()},
+            "run": {"ntraj": self.ntraj, "seed": self.seed, "chunk": self.chunk,
+                    "initial": list(self.initial), "target_err": self.target_err,
+                    "max_ntraj": self.max_ntraj},
+            "output": {"records": self.records},
+            "checkpoint": {"path": self.checkpoint_path, "interval_seconds": self.checkpoint_interval},
+        }
+
+
+def load_config(path) -> EnsembleConfig:
+    """Read and validate a TOML config file (raises InputError with one line)."""
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise InputError(f"config file {path} does not exist") from None
+    except IsADirectoryError:
+        raise InputError(f"config file {path} is a directory") from None
+    except OSError as exc:
+        raise InputError(f"cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: invalid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: invalid TOML: not UTF-8 text") from None
+    return parse_config(data, source=path)
+
+
+def parse_config(data: dict, source: str = "<config>") -> EnsembleConfig:
+    """Validate a parsed TOML document (a dict) into an :class:`EnsembleConfig`."""
+    _check_keys(data)
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise InputError(f"description must be a string, got {_show(description)}")
+
+    chain_t = data.get("chain", {})
+    sizes = _int_list(chain_t["sizes"], "chain.sizes", low=1)
+    if len(sizes) < 2:
+        raise InputError(f"chain.sizes needs at least 2 domains, got {sizes}")
+    gamma = chain_t.get("gamma", 1.0)
+    if isinstance(gamma, list):
+        gamma = [_number(g, f"chain.gamma[{i}]", positive=True) for i, g in enumerate(gamma)]
+        if len(gamma) not in (1, len(sizes) - 1):
+            raise InputError(f"chain.gamma needs 1 value or one per reservoir ({len(sizes) - 1}), "
+                             f"got {len(gamma)}")
+    else:
+        gamma = [_number(gamma, "chain.gamma", positive=True)]
+    try:
+        chain = Chain(sizes, gamma=gamma)
+    except InputError as exc:
+        raise InputError(f"chain: {exc}") from None
+
+    times = _times(data.get("times"))
+
+    run = data.get("run", {})
+    ntraj = _integer(run["ntraj"], "run.ntraj", low=1)
+    seed = _integer(run["seed"], "run.seed", low=0, high=_MAX_SEED - 1)
+    chunk = _integer(run.get("chunk", DEFAULT_CHUNK), "run.chunk", low=1)
+    if "initial" in run:
+        initial = _int_list(run["initial"], "run.initial", low=0)
+        try:
+            initial = check_initial(chain, initial)
+        except InputError as exc:
+            raise InputError(f"run.initial: {exc}") from None
+    else:
+        initial = tuple(chain.default_excitations())
+    target_err = None
+    if "target_err" in run:
+        target_err = _number(run["target_err"], "run.target_err", positive=True)
+    if "max_ntraj" in run:
+        if target_err is None:
+            raise InputError("run.max_ntraj only applies together with run.target_err")
+        max_ntraj = _integer(run["max_ntraj"], "run.max_ntraj", low=ntraj)
+    else:
+        max_ntraj = 100 * ntraj if target_err is not None else ntraj
+
+    records = data.get("output", {}).get("records", "none")
+    if not isinstance(records, str) or records not in RECORD_KINDS:
+        raise InputError(f"output.records must be one of {', '.join(map(repr, RECORD_KINDS))}, "
+                         f"got {_show(records)}")
+    if records not in _IMPLEMENTED_RECORDS:
+        raise InputError(f"output.records = {records!r} is not implemented yet (the trajectory "
+                         f"kernel does not return per-trajectory records to the runner); use \"none\"")
+
+    ck = data.get("checkpoint", {})
+    ck_path = ck.get("path")
+    if ck_path is not None and (not isinstance(ck_path, str) or not ck_path.strip()):
+        raise InputError(f"checkpoint.path must be a non-empty string, got {_show(ck_path)}")
+    interval = _number(ck.get("interval_seconds", DEFAULT_CHECKPOINT_INTERVAL),
+                       "checkpoint.interval_seconds", positive=True)
+
+    return EnsembleConfig(sizes=tuple(sizes), gamma=tuple(float(g) for g in chain.gamma),
+                          times=times, ntraj=ntraj, seed=seed, chunk=chunk, initial=tuple(initial),
+                          target_err=target_err, max_ntraj=max_ntraj, records=records,
+                          checkpoint_path=ck_path, checkpoint_interval=interval,
+                          description=description, source=source, raw=data)
+
+
+def _times(spec):
+    if spec is None:
+        raise InputError("missing table [times] (give start, stop, points[, spacing] or values)")
+    if "values" in spec:
+        extra = sorted(set(spec) - {"values"})
+        if extra:
+            raise InputError(f"times.values cannot be combined with times.{extra[0]}")
+        values = spec["values"]
+        if not isinstance(values, list) or not values:
+            raise InputError(f"times.values must be a non-empty list of numbers, got {_show(values)}")
+        vals = [_number(v, f"times.values[{i}]") for i, v in enumerate(values)]
+        try:
+            return check_times(vals)
+        except InputError as exc:
+            raise InputError(f"times.values: {exc}") from None
+    for key in ("start", "stop", "points"):
+        if key not in spec:
+            raise InputError(f"missing key times.{key} (or give times.values)")
+    spacing = spec.get("spacing", "log")
+    if spacing not in ("log", "linear"):
+        raise InputError(f"times.spacing must be \"log\" or \"linear\", got {_show(spacing)}")
+    start = _number(spec["start"], "times.start", nonnegative=True)
+    if spacing == "log" and start <= 0:
+        raise InputError(f"times.start must be positive for spacing = \"log\", got {start:g}")
+    stop = _number(spec["stop"], "times.stop")
+    points = _integer(spec["points"], "times.points", low=1, high=_MAX_POINTS)
+    if stop < start or (stop == start and points > 1):
+        raise InputError(f"times.stop must be larger than times.start ({start:g}), got {stop:g}")
+    try:
+        return check_times(time_grid(stop, points, start, spacing))
+    except InputError as exc:
+        raise InputError(f"times: {exc} (too many points for the range?)") from None
+
+
+def _check_keys(data):
+    for key, value in data.items():
+        if key not in _SCHEMA:
+            raise InputError(_unknown(key, _SCHEMA))
+        allowed = _SCHEMA[key]
+        if allowed is None:
+            continue
+        if not isinstance(value, dict):
+            raise InputError(f"{key} must be a table [{key}], got {_show(value)}")
+        for sub in value:
+            if sub not in allowed:
+                raise InputError(_unknown(f"{key}.{sub}", {f"{key}.{a}" for a in allowed}))
+    for table, keys in _REQUIRED.items():
+        if table not in data:
+            raise InputError(f"missing table [{table}] (needs {', '.join(f'{table}.{k}' for k in keys)})")
+        for k in keys:
+            if k not in data[table]:
+                raise InputError(f"missing key {table}.{k}")
+
+
+def _unknown(key, allowed):
+    close = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=0.75)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(sorted(allowed))}"
+    return f"unknown key {key!r}{hint}"
+
+
+def _show(value):
+    kind = type(value).__name__
+    text = repr(value)
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return f"{text} ({kind})"
+
+
+def _integer(value, key, low=None, high=None):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(f"{key} must be an integer, got {_show(value)}")
+    if low is not None and value < low:
+        what = {0: "non-negative", 1: "positive"}.get(low, f">= {low}")
+        raise InputError(f"{key} must be {what}, got {value}")
+    if high is not None and value > high:
+        raise InputError(f"{key} must be <= {high}, got {value}")
+    return value
+
+
+def _number(value, key, positive=False, nonnegative=False):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"{key} must be a number, got {_show(value)}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise InputError(f"{key} must be finite, got {value}")
+    if positive and value <= 0:
+        raise InputError(f"{key} must be positive, got {value:g}")
+    if nonnegative and value < 0:
+        raise InputError(f"{key} must be non-negative, got {value:g}")
+    return value
+
+
+def _int_list(value, key, low=None):
+    if not isinstance(value, list) or not value:
+        raise InputError(f"{key} must be a non-empty list of integers, got {_show(value)}")
+    return [_integer(v, f"{key}[{i}]", low=low) for i, v in enumerate(value)]

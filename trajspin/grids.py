@@ -1,0 +1,36 @@
+"""Time grids in units of 1/gamma."""
+from __future__ import annotations
+
+import numpy as np
+
+from .model import InputError
+
+__all__ = ["time_grid"]
+
+
+def time_grid(tmax, points, tmin=1e-4, spacing="log", include_zero=False) -> np.ndarray:
+    """``points`` times from ``tmin`` to ``tmax`` (log or linear spacing), optionally with t = 0 first.
+
+    Returns
+    -------
+    ndarray, shape (points,) or (points + 1,)
+    """
+    if spacing not in ("log", "linear"):
+        raise InputError(f"spacing must be 'log' or 'linear', got {spacing!r}")
+    if not (np.isfinite(tmax) and tmax > 0):
+        raise InputError(f"tmax must be a positive number, got {tmax!r}")
+    if isinstance(points, bool) or int(points) != points or points < 1:
+        raise InputError(f"points must be a positive integer, got {points!r}")
+    points = int(points)
+    if spacing == "log":
+        if not (np.isfinite(tmin) and 0 < tmin < tmax):
+            raise InputError(f"a log grid needs 0 < tmin < tmax, got tmin={tmin!r}, tmax={tmax!r}")
+        t = np.logspace(np.log10(tmin), np.log10(tmax), points)
+    else:
+        lo = 0.0 if tmin is None else float(tmin)
+        if not (np.isfinite(lo) and 0 <= lo < tmax):
+            raise InputError(f"a linear grid needs 0 <= tmin < tmax, got tmin={tmin!r}, tmax={tmax!r}")
+        t = np.linspace(lo, tmax, points)
+    if include_zero and t[0] > 0:
+        t = np.concatenate([[0.0], t])
+    return t
