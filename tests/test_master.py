@@ -112,3 +112,34 @@ def test_memory_refusal_before_work(monkeypatch):
     monkeypatch.setattr(v, "available_memory", lambda: 1000)
     with pytest.raises(InputError, match="needs about .* GiB but only"):
         trajspin.solve_master(Chain([12, 6, 2]), [1.0])
+
+
+def test_deep_superradiant_cascade_with_short_steps_stays_exact():
+    """Regression: a rational exponential per output step failed here by O(1) for (1000, 10).
+
+    Many short steps during the superradiant burst must agree with one long step and keep the trace.
+    """
+    chain = Chain([150, 3])
+    many = trajspin.solve_master(chain, np.linspace(0.004, 0.08, 20))
+    one = trajspin.solve_master(chain, [0.08])
+    assert np.abs(many.trace - 1).max() < 1e-10
+    assert np.abs(many.jz[-1] - one.jz[0]).max() < 1e-8 * 150
+
+
+def test_jump_rates_match_dense_reference_and_energy_balance():
+    """gamma_c <L_c^dag L_c>(t) against the dense operators; at T = 0 the total rate is -dK/dt."""
+    sizes, gamma = (3, 2, 1), [1.0, 0.4]
+    chain = Chain(sizes, gamma=gamma)
+    t = np.array([0.05, 0.3, 1.0, 3.0])
+    res = trajspin.solve_master(chain, t)
+    ref = naive.solve_naive(sizes, t, gamma=gamma)
+    Ls = naive.channel_jump_operators(sizes)
+    for k, rho in enumerate(ref["rho"]):
+        exact = [g * np.trace(L.T @ L @ rho).real for g, L in zip(gamma, Ls)]
+        np.testing.assert_allclose(res.jump_rates[k], exact, atol=1e-9)
+    # mean excitation K decreases at exactly the total jump rate
+    dense = np.logspace(-2, 1, 400)
+    r2 = trajspin.solve_master(chain, dense)
+    K = r2.sector_populations @ np.arange(r2.sector_populations.shape[1])
+    dKdt = np.gradient(K, dense)
+    np.testing.assert_allclose(-dKdt[5:-5], r2.jump_rates.sum(axis=1)[5:-5], rtol=2e-3, atol=1e-6)

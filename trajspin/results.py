@@ -95,19 +95,23 @@ class MasterResult(_Result):
     sector_populations : ndarray, shape (T, K0 + 1)
         Tr rho_K(t) for K = 0..K0.
     trace : ndarray, shape (T,)
+    jump_rates : ndarray, shape (T, M - 1)
+        gamma_c <L_c^dag L_c>(t), quanta per unit time taken by reservoir c (NaN if not computed).
     chain : Chain
     meta : dict  (initial state, solver, wall time, versions)
     """
 
     kind = "master"
-    _arrays = ("times", "jz", "sector_populations", "trace")
+    _arrays = ("times", "jz", "sector_populations", "trace", "jump_rates")
 
-    def __init__(self, chain, times, jz, sector_populations, meta=None):
+    def __init__(self, chain, times, jz, sector_populations, meta=None, jump_rates=None):
         super().__init__(chain, meta)
         self.times = np.asarray(times, dtype=float)
         self.jz = np.asarray(jz, dtype=float)
         self.sector_populations = np.asarray(sector_populations, dtype=float)
         self.trace = self.sector_populations.sum(axis=1)
+        self.jump_rates = (np.full((self.times.size, chain.M - 1), np.nan) if jump_rates is None
+                           else np.asarray(jump_rates, dtype=float))
 
     def __str__(self):
         return (f"MasterResult: exact Lindblad evolution of {self.chain!r}, "
@@ -263,7 +267,8 @@ def load(path):
     meta = header.get("meta", {})
     kind = header["kind"]
     if kind == "master":
-        return MasterResult(chain, arrays["times"], arrays["jz"], arrays["sector_populations"], meta)
+        return MasterResult(chain, arrays["times"], arrays["jz"], arrays["sector_populations"], meta,
+                            jump_rates=arrays.get("jump_rates"))
     if kind == "steady":
         return SteadyStateResult(chain, arrays["jz"], arrays["sector_populations"], meta=meta)
     if kind == "ensemble":

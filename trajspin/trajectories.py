@@ -13,14 +13,17 @@ import time
 
 import numpy as np
 
-from .kernels import ensemble_kernel, no_jump_jz, rng_init, trajectory_kernel
+from .kernels import (demon_kernel, ensemble_kernel, no_jump_jz, no_jump_jz_pattern,
+                      record_ensemble_kernel, rng_init)
 from .model import InputError
 from .progress import get_progress_bar
 from .results import EnsembleResult, versions
 from .validation import check_initial, check_memory, check_times
 
 __all__ = ["SectorTables", "Trajectory", "trajectory", "run_trajectories", "run_chunk",
-           "DEFAULT_CHUNK", "trajectory_memory_estimate"]
+           "DEFAULT_CHUNK", "trajectory_memory_estimate", "RECORD_KINDS"]
+
+RECORD_KINDS = ("none", "summaries", "full")
 
 DEFAULT_CHUNK = 256
 _MAX_SEED = 2**63
@@ -61,6 +64,7 @@ class SectorTables:
         self.jamp = np.ascontiguousarray(np.concatenate([s.jump_amp.transpose(1, 0, 2) for s in secs]))
         self.gamma = np.ascontiguousarray(chain.gamma, dtype=float)
         self.half = 0.5 * np.asarray(chain.sizes, dtype=float)
+        self.chain_sectors = basis
 
     def args(self):
         return (self.dims, self.off_d, self.off_V, self.lam, self.V, self.nexc, self.jtgt,
@@ -70,6 +74,51 @@ class SectorTables:
         """<J_i^z>(t) of the no-jump evolution of the initial state, shape (T, M) (shared)."""
         return no_jump_jz(self.K0, pos, times, self.dims, self.off_d, self.off_V, self.lam,
                           self.V, self.nexc, self.half)
+
+    def pattern(self, mask):
+        """(lam, V) flattened like ``self.lam`` / ``self.V`` for G_K = sum_{c in mask} gamma_c L_c^T L_c.
+
+        Built on first use and cached per mask; the all-open mask is the passive spectrum itself.
+        """
+        C = self.gamma.size
+        if mask == (1 << C) - 1:
+            return self.lam, self.V
+        cache = self.__dict__.setdefault("_patterns", {})
+        if mask not in cache:
+            from .sectors import DARK_RTOL
+            basis = self.chain_sectors
+            lams, Vs = [], []
+            for K in range(self.K0 + 1):
+                d = int(self.dims[K])
+                G = np.zeros((d, d))
+                if K > 0:
+                    for c, L in enumerate(basis.jump_matrices(K)):
+                        if (mask >> c) & 1:
+                            G += self.gamma[c] * (L.T @ L).toarray()
+                lam, V = np.linalg.eigh(G)
+                cut = DARK_RTOL * (1.0 + (lam[-1] if lam.size else 0.0))
+                lams.append(np.where(lam < cut, 0.0, lam))
+                Vs.append(np.ascontiguousarray(V).ravel())
+            cache[mask] = (np.concatenate(lams), np.concatenate(Vs))
+        return cache[mask]
+
+    def pattern_tables(self, masks):
+        """Stacked tables of reservoir patterns for ``demon_kernel``.
+
+        Returns
+        -------
+        lam_p : ndarray, shape (P, sum d_K);  V_p : ndarray, shape (P, sum d_K^2)
+        rows : int64 ndarray, shape (2^(M-1),)   row of each mask (-1: not built)
+        """
+        masks = tuple(sorted(set(int(m) for m in masks)))
+        cache = self.__dict__.setdefault("_stacks", {})
+        if masks not in cache:
+            parts = [self.pattern(m) for m in masks]
+            rows = -np.ones(1 << self.gamma.size, dtype=np.int64)
+            rows[list(masks)] = np.arange(len(masks))
+            cache[masks] = (np.ascontiguousarray(np.stack([p[0] for p in parts])),
+                            np.ascontiguousarray(np.stack([p[1] for p in parts])), rows)
+        return cache[masks]
 
 
 def _tables(chain, K0):
