@@ -100,7 +100,7 @@ def main(argv=None):
     cfg = payload
     try:
         t0 = time.monotonic()
-        task = EnsembleTask(cfg.chain(), cfg.times, cfg.seed, cfg.initial)
+        task = EnsembleTask(cfg.chain(), cfg.times, cfg.seed, cfg.initial, records=cfg.records)
         if comm is not None:
             comm.Barrier()
         setup = time.monotonic() - t0

@@ -87,8 +87,6 @@ def test_target_err_and_per_reservoir_gamma():
     ({"times__spacing": "cubic"}, "times.spacing"),
     ({"times__stop": None}, "times.stop"),
     ({"times__values": [1, 2]}, "times.values"),
-    ({"output__records": "full"}, "output.records"),
-    ({"output__records": "summaries"}, "output.records"),
     ({"output__records": "all"}, "output.records"),
     ({"output__format": "hdf5"}, "output.format"),
     ({"checkpoint__interval_seconds": 0}, "checkpoint.interval_seconds"),
@@ -124,9 +122,13 @@ def test_unknown_key_suggests_the_close_one():
         parse_config(with_(run__ntrajs=5))
 
 
-def test_records_not_implemented_says_so():
-    with pytest.raises(InputError, match="not implemented yet"):
-        parse_config(with_(output__records="full"))
+def test_records_are_accepted_and_enter_the_physics_hash():
+    none = parse_config(base())
+    assert "output.records" not in none.physics()           # old checkpoints stay valid
+    for kind in ("summaries", "full"):
+        cfg = parse_config(with_(output__records=kind))
+        assert cfg.records == kind and cfg.physics()["output.records"] == kind
+        assert cfg.config_hash() != none.config_hash()
 
 
 def test_file_errors(tmp_path):

@@ -196,7 +196,47 @@ def test_existing_checkpoint_needs_resume(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["r.ckpt.npz"]
 
 
+def test_checkpoint_with_records_round_trip(tmp_path):
+    cfg = parse_config({"chain": {"sizes": [6, 3, 1]},
+                        "times": {"start": 1e-3, "stop": 1e2, "points": 20},
+                        "run": {"ntraj": 500, "seed": 11, "chunk": 64},
+                        "output": {"records": "full"}})
+    task = EnsembleTask(cfg.chain(), cfg.times, cfg.seed, cfg.initial, records=cfg.records)
+    chunks = ChunkPlan(cfg.ntraj, cfg.chunk)
+    sums = OrderedSums(task.zero(), chunks.nchunks)
+    for c in (0, 1, 4, 6):                          # prefix 0..1, pending 4 and 6
+        sums.add(c, task.compute(*chunks.bounds(c)))
+    path = tmp_path / "c.ckpt.npz"
+    write_checkpoint(path, cfg.physics(), sums)
+    back, _ = read_checkpoint(path, cfg.physics(), task.zero())
+    assert back.total[5] == sums.total[5] and sorted(back.pending) == [4, 6]
+    for c in (2, 3, 5, 7):
+        back.add(c, task.compute(*chunks.bounds(c)))
+    want = run_trajectories(cfg.chain(), cfg.times, cfg.ntraj, cfg.seed, progress=False,
+                            chunk=cfg.chunk, records="full")
+    assert back.complete and back.total[5] == want.records
+    assert np.array_equal(back.total[0], want.jz_sum)
+
+
 # ---------------------------------------------------------------------------- real MPI
+
+@needs_mpi
+def test_records_survive_mpi_runs_identically(tmp_path):
+    from trajspin.demon import load_records
+    config = write_config(tmp_path / "c.toml", (6, 3, 1), ntraj=700)
+    config.write_text(config.read_text() + '[output]\nrecords = "full"\n')
+    cfg = load_config(config)
+    want = run_trajectories(cfg.chain(), cfg.times, cfg.ntraj, cfg.seed, progress=False,
+                            chunk=cfg.chunk, records="full")
+    for P in (1, 2):
+        out = tmp_path / f"r{P}.npz"
+        proc = run(P, config, out)
+        assert proc.returncode == 0, proc.stderr
+        got = load_records(out)
+        assert_same(got, want)
+        assert got.records == want.records and got.meta["records"] == "full"
+        assert np.array_equal(got.records.index, np.arange(700))
+
 
 @needs_mpi
 def test_rank_count_does_not_change_the_arrays(tmp_path):

@@ -21,6 +21,11 @@ physics words:
   trajectory   one run of the quantum-jump (Monte Carlo wavefunction) unravelling: the record
                of which reservoir took a quantum and when; averages over many reproduce the
                master equation.
+  demon        an observer who reads that record (Minganti et al. 2021) knows the conditional
+               state of the chain run by run; with feedback rules it closes or opens
+               reservoirs on the record ("close R2 when D3 >= 0.3": after a jump that leaves
+               domain 3 at <J_3^z>/N_3 >= 0.3).  Averages under feedback are not given by any
+               master equation.
 """
 
 
@@ -60,7 +65,60 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--target-err", type=float, default=None,
                    help="keep going until the largest standard error of <J_i^z>/N_i is below this")
+    p = sub.add_parser("demon", help="Maxwell's demon views: jump records, counting statistics, "
+                                      "conditional states, feedback",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=PHYSICS)
+    _common(p, grid=False)
+    p.add_argument("--ntraj", type=int, default=5000, help="number of trajectories (default 5000)")
+    p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p.add_argument("--rule", action="append", default=[], metavar="TEXT",
+                   help="feedback rule, repeatable: 'close R2 when D3 >= 0.3', "
+                        "'close R1 after 6 quanta of R1', 'close R1 after 8 quanta', "
+                        "'open R2 at t >= 5'")
+    p.add_argument("--open", type=int, nargs="*", default=None, metavar="c",
+                   help="reservoirs open at t = 0, counted from 1 (default: all)")
+    p.add_argument("--show", type=int, default=4, help="trajectories in the raster view (default 4)")
+    p.add_argument("--figures", default=".", help="folder for the PNGs (default: here)")
+    p.add_argument("--prefix", default="demon_", help="file name prefix of the PNGs (default demon_)")
+    p.add_argument("--tmax", type=float, default=1000.0, help="last time, units of 1/gamma (default 1000)")
+    p.add_argument("--tmin", type=float, default=1e-3, help="first nonzero time (default 1e-3)")
+    p.add_argument("--points", type=int, default=200, help="output times (default 200)")
     return parser
+
+
+def _demon(args, chain):
+    from trajspin import demon
+    from trajspin.feedback import Feedback
+    from trajspin.model import InputError
+    if not os.path.isdir(args.figures):
+        raise InputError(f"--figures: folder {args.figures} does not exist")
+    if args.ntraj < 2:
+        raise InputError(f"--ntraj must be at least 2, got {args.ntraj}")
+    fb = None
+    if args.rule or args.open is not None:
+        fb = Feedback(args.rule, None if args.open is None else [c - 1 for c in args.open])
+    summary, ens = demon.make_views(chain, args.ntraj, args.seed, args.initial, fb, args.figures,
+                                    args.prefix, args.show, args.tmax, args.tmin, args.points,
+                                    progress=not args.quiet)
+    print(ens)
+    print(demon.counting_statistics(ens))
+    print("conditional final <J_i^z>/N_i given n quanta (trajectories"
+          + ("; exact steady-state block" if fb is None else "") + "):")
+    exact = demon.exact_conditional_final_jz(chain, args.initial) if fb is None else {}
+    for n, (count, mean, err) in demon.conditional_final_jz(ens).items():
+        ex = exact.get(n)
+        tail = "" if ex is None else "   exact " + " ".join(f"{v:+.5f}" for v in ex[1])
+        print(f"  n = {n:3d} ({count:6d} runs): " + " ".join(f"{v:+.5f}" for v in mean) + tail)
+    p, e = demon.probability_above(ens, -1, 0.25)
+    print(f"P(<J_M^z>/N_M >= 0.25 at the end) = {p:.4f} ± {e:.4f}")
+    print(f"energy balance: max |excitation left + quanta - initial| = "
+          f"{summary['energy_balance_max_quanta_residual']}")
+    if "photocurrent_max_z" in summary:
+        print(f"photocurrent vs exact gamma_c <L_c^dag L_c>: max deviation "
+              f"{summary['photocurrent_max_z']:.2f} standard errors")
+    for name, path in summary["files"].items():
+        print(f"wrote {path}")
+    return ens
 
 
 def main(argv=None):
@@ -73,6 +131,12 @@ def main(argv=None):
         if args.out is not None and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
             raise InputError(f"--out: folder {os.path.dirname(os.path.abspath(args.out))} does not exist")
         chain = trajspin.Chain(args.sizes, gamma=args.gamma)
+        if args.command == "demon":
+            result = _demon(args, chain)
+            if args.out:
+                result.save(args.out)
+                print(f"saved {args.out} (read it with trajspin.demon.load_records)")
+            return 0
         if args.command == "steady":
             result = trajspin.steady_state(chain, initial=args.initial)
         else:

@@ -24,7 +24,8 @@ A config names the chain, the time grid, the ensemble and the checkpoint::
     max_ntraj = 200000          # optional, with target_err only (default 100 * ntraj)
 
     [output]
-    records = "none"            # per-trajectory records: only "none" is implemented yet
+    records = "none"            # per-trajectory jump records: "none", "summaries" or "full"
+                                # (trajspin.demon.load_records reads them back)
 
     [checkpoint]
     path = "run.ckpt.npz"       # optional (default: next to the result file)
@@ -56,7 +57,7 @@ __all__ = ["EnsembleConfig", "load_config", "parse_config", "RECORD_KINDS", "DEF
 
 DEFAULT_CHECKPOINT_INTERVAL = 60.0
 RECORD_KINDS = ("none", "summaries", "full")
-_IMPLEMENTED_RECORDS = ("none",)
+_IMPLEMENTED_RECORDS = RECORD_KINDS
 _MAX_SEED = 2**63
 _MAX_POINTS = 10**7
 
@@ -84,7 +85,7 @@ class EnsembleConfig:
     initial : tuple of int          excitations n_i of the initial state (resolved default)
     target_err : float or None
     max_ntraj : int                 largest ntraj (== ntraj without target_err)
-    records : str                   "none"
+    records : str                   "none", "summaries" or "full" (jump records in the result)
     checkpoint_path : str or None   None: derived from the result path
     checkpoint_interval : float     seconds between checkpoints
     description : str
@@ -129,7 +130,7 @@ class EnsembleConfig:
             "run.target_err": self.target_err,
             "run.max_ntraj": self.max_ntraj,
             "trajspin version": __version__,
-        }
+        } | ({"output.records": self.records} if self.records != "none" else {})
 
     def config_hash(self) -> str:
         """SHA-256 (hex) of :meth:`physics`."""

@@ -288,10 +288,12 @@ def demon_kernel(state, K0, pos0, times, dims, off_d, off_V, lam_p, V_p, nexc, j
             return njumps, K, K > 0, mask
         # state at the jump, Dicke basis
         tau = tjump - t0
+        for k in range(d):
+            w[k] = a[k] * np.exp(-0.5 * lk[k] * tau)    # eigen-coefficients at the jump (w reused)
         for s in range(d):
             v = 0.0
             for k in range(d):
-                v += Vk[s * d + k] * a[k] * np.exp(-0.5 * lk[k] * tau)
+                v += Vk[s * d + k] * w[k]
             psi[s] = v
         if record_jz:
             _dicke_jz(psi, d, nexc, off_d[K], half, obs)

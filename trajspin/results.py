@@ -272,6 +272,9 @@ def load(path):
     if kind == "steady":
         return SteadyStateResult(chain, arrays["jz"], arrays["sector_populations"], meta=meta)
     if kind == "ensemble":
+        if "rec_index" in arrays:
+            from .demon import RecordedEnsemble
+            return RecordedEnsemble.from_file_arrays(chain, arrays, meta)
         return EnsembleResult(chain, arrays["times"], meta.get("seed", 0), arrays["jz_sum"],
                               arrays["jz_sumsq"], meta["ntraj"], arrays["final_excitation_counts"],
                               meta.get("ndark", 0), meta.get("njumps_sum", 0),

@@ -190,10 +190,17 @@ def write_checkpoint(path, physics, sums, info=None):
     path = os.fspath(path)
     arrays = {}
     for k, v in enumerate(sums.total):
-        arrays[f"total_{k}"] = np.asarray(v)
+        if _is_records(v):
+            arrays.update(v.to_arrays(f"total_{k}__"))
+        else:
+            arrays[f"total_{k}"] = np.asarray(v)
     ids = sorted(sums.pending)
     arrays["pending_ids"] = np.asarray(ids, dtype=np.int64)
     for k, v in enumerate(sums.zero):
+        if _is_records(v):            # chunk records: one set of arrays per pending chunk
+            for c in ids:
+                arrays.update(sums.pending[c][k].to_arrays(f"pending_{k}_{c}__"))
+            continue
         shape = np.shape(v)
         stack = [np.asarray(sums.pending[c][k]) for c in ids]
         arrays[f"pending_{k}"] = (np.stack(stack) if stack
@@ -282,6 +289,9 @@ def read_checkpoint(path, physics, zero, stop_test=None):
             raise ValueError("component count")
         total = []
         for k, z in enumerate(zero):
+            if _is_records(z):
+                total.append(type(z).from_arrays(arrays, z.M, f"total_{k}__"))
+                continue
             a = arrays[f"total_{k}"]
             if a.shape != np.shape(z):
                 raise ValueError(f"total_{k} has shape {a.shape}")
@@ -291,6 +301,9 @@ def read_checkpoint(path, physics, zero, stop_test=None):
         for j, c in enumerate(ids):
             part = []
             for k, z in enumerate(zero):
+                if _is_records(z):
+                    part.append(type(z).from_arrays(arrays, z.M, f"pending_{k}_{c}__"))
+                    continue
                 a = arrays[f"pending_{k}"][j]
                 if a.shape != np.shape(z):
                     raise ValueError(f"pending_{k} has shape {a.shape}")
@@ -303,6 +316,11 @@ def read_checkpoint(path, physics, zero, stop_test=None):
         raise InputError(f"checkpoint {path} is corrupt ({exc}); {fix}") from None
     sums = OrderedSums(zero, nchunks, stop_test, total=total, nfolded=nfolded, pending=pending)
     return sums, dict(header.get("info", {}))
+
+
+def _is_records(value):
+    """True for a chunk's jump records (``trajspin.demon.JumpRecords``) in a partial."""
+    return hasattr(value, "to_arrays") and hasattr(value, "from_arrays")
 
 
 def _short(value):
@@ -353,36 +371,52 @@ class EnsembleTask:
     """Chunks of trajectories of one chain, grid, seed and initial state (the only physics here).
 
     ``compute(start, stop)`` returns ``run_chunk``'s partial
-    ``(jz_sum (T, M), jz_sumsq (T, M), final_counts (K0 + 1,), ndark, njumps)``.
+    ``(jz_sum (T, M), jz_sumsq (T, M), final_counts (K0 + 1,), ndark, njumps)``, followed by
+    the chunk's :class:`trajspin.demon.JumpRecords` when ``records`` is "summaries" or
+    "full" (folded in chunk order, so the records come out in trajectory-index order).
     The no-jump trace of the initial state is computed once per process.
     """
 
-    def __init__(self, chain, times, seed, initial):
-        from .trajectories import _tables
+    def __init__(self, chain, times, seed, initial, records="none"):
+        from .trajectories import _tables, check_records
         self.chain, self.times, self.seed = chain, times, int(seed)
         self.initial = tuple(initial)
+        self.records = check_records(records)
         self.K0, self.pos = chain.sectors.index_of(self.initial)
         self.tables = _tables(chain, self.K0)
         self.init_jz = self.tables.initial_trace(self.pos, times)
         self.sizes = np.asarray(chain.sizes, dtype=float)
 
     def zero(self):
-        T, M = self.times.size, self.chain.M
-        return (np.zeros((T, M)), np.zeros((T, M)), np.zeros(self.K0 + 1, dtype=np.int64), 0, 0)
+        return ensemble_zero(self.times.size, self.chain.M, self.K0, self.records)
 
     def compute(self, start, stop):
         from .trajectories import run_chunk
         return run_chunk(self.chain, self.times, self.seed, start, stop, self.K0, self.pos,
-                         self.init_jz)
+                         self.init_jz, records=self.records)
 
     def result(self, total, n, meta=None):
         from .results import EnsembleResult
-        return EnsembleResult(self.chain, self.times, self.seed, total[0], total[1], n, total[2],
-                              total[3], total[4], [[0, n]], meta=meta)
+        if self.records == "none":
+            return EnsembleResult(self.chain, self.times, self.seed, total[0], total[1], n,
+                                  total[2], total[3], total[4], [[0, n]], meta=meta)
+        from .demon import RecordedEnsemble
+        return RecordedEnsemble(self.chain, self.times, self.seed, total[0], total[1], n,
+                                total[2], total[3], total[4], [[0, n]], records=total[5],
+                                meta=meta)
 
     def max_error(self, total, n):
         """max_t,i of the standard error of <J_i^z>/N_i, exactly as ``run_trajectories`` tests it."""
         return float(np.max(self.result(total, n).jz_err / self.sizes))
+
+
+def ensemble_zero(T, M, K0, records="none"):
+    """The partial of no trajectories: zero sums, and empty records when they are kept."""
+    zero = (np.zeros((T, M)), np.zeros((T, M)), np.zeros(K0 + 1, dtype=np.int64), 0, 0)
+    if records == "none":
+        return zero
+    from .demon import JumpRecords
+    return zero + (JumpRecords.empty(M, full=records == "full"),)
 
 
 # ---------------------------------------------------------------------------- transports
@@ -570,6 +604,13 @@ def prepare_run(config, out, resume=False, ranks_per_node=1):
     check_memory(ranks_per_node * trajectory_memory_estimate(chain, K0),
                  f"the trajectory tables of {chain!r} on {ranks_per_node} rank(s) of this node",
                  "use fewer ranks per node or smaller domains")
+    if config.records != "none":
+        per_traj = 8 * (6 + 2 * chain.M)
+        if config.records == "full":
+            per_traj += K0 * 8 * (4 + 2 * chain.M)
+        check_memory(config.max_ntraj * per_traj,
+                     f"the records ({config.records}) of {config.max_ntraj} trajectories",
+                     'use output.records = "summaries" or fewer trajectories')
     if resume and os.path.exists(out) and not os.path.exists(ckpt):
         from .results import load
         try:
@@ -585,9 +626,7 @@ def prepare_run(config, out, resume=False, ranks_per_node=1):
             if not resume:
                 raise InputError(f"checkpoint {ckpt} exists from an earlier run: pass --resume to "
                                  f"continue it, or delete it to start over")
-            zero = (np.zeros((config.times.size, len(config.sizes))),
-                    np.zeros((config.times.size, len(config.sizes))),
-                    np.zeros(K0 + 1, dtype=np.int64), 0, 0)
+            zero = ensemble_zero(config.times.size, len(config.sizes), K0, config.records)
             state = read_checkpoint(ckpt, config.physics(), zero)
     except BaseException:
         lock.release()
