@@ -92,7 +92,6 @@ def test_conditional_final_state_matches_exact_blocks(passive):
     per_res = demon.conditional_final_jz(passive, by="reservoir")
     assert sum(v[0] for v in per_res.values()) == 6000
     p, e = demon.probability_above(passive, -1, 0.0)
-    sizes = np.asarray(passive.chain.sizes, dtype=float)
     p_exact = sum(w for n, (w, jz) in exact.items() if jz[-1] >= 0.0)
     assert abs(p - p_exact) < ZMAX * e
 

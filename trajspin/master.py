@@ -34,7 +34,6 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from .cascade_kernels import euler_sweeps
-from .model import InputError
 from .progress import get_progress_bar
 from .results import MasterResult, SteadyStateResult, versions
 from .validation import check_initial, check_memory, check_times
@@ -157,9 +156,15 @@ class _Cascade:
         return n_mean - 0.5 * np.asarray(sizes, dtype=float), pops, rates
 
 
-def _prepare(chain, initial):
+def steady_memory_estimate(chain, K0=None) -> int:
+    """Bytes needed by ``steady_state``: a few d_K^2 work matrices, plus the per-state tables."""
+    d = chain.sectors.dims[: (chain.sizes[0] if K0 is None else K0) + 1].astype(float)
+    return int(8 * (8 * np.max(d) ** 2 + (1 + 3 * chain.M) * np.sum(d)))
+
+
+def _prepare(chain, initial, estimate=master_memory_estimate):
     n0 = check_initial(chain, initial)
-    check_memory(master_memory_estimate(chain, sum(n0)), f"the exact solver for {chain!r}",
+    check_memory(estimate(chain, sum(n0)), f"the exact solver for {chain!r}",
                  "use fewer or smaller domains, or the trajectory engine")
     K0, pos = chain.sectors.index_of(n0)
     return n0, K0, pos
@@ -245,7 +250,7 @@ def steady_state(chain, initial=None, keep_blocks=False) -> SteadyStateResult:
         ``.jz`` (M,), ``.sector_populations`` (K0 + 1,) = Tr rho_K(inf), and
         with ``keep_blocks`` the blocks rho_K(inf) in the coupled Dicke basis.
     """
-    n0, K0, pos = _prepare(chain, initial)
+    n0, K0, pos = _prepare(chain, initial, steady_memory_estimate)
     start = time.perf_counter()
     basis = chain.sectors
     jz = -0.5 * np.asarray(chain.sizes, dtype=float)
@@ -254,7 +259,7 @@ def steady_state(chain, initial=None, keep_blocks=False) -> SteadyStateResult:
     integral_up = None
     V_up = None
     for K in range(K0, -1, -1):
-        lam, V = basis.spectrum(K)
+        lam, V = basis.spectrum(K, cache=False)      # each sector is needed once
         if K == K0:
             v = V[pos]
             Z = np.outer(v, v)

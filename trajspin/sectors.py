@@ -165,20 +165,22 @@ class SectorBasis:
             G += g * (L.T @ L).toarray()
         return G
 
-    def spectrum(self, K):
-        """Eigen-decomposition G_K = V diag(lam) V^T, cached.
+    def spectrum(self, K, cache=True):
+        """Eigen-decomposition G_K = V diag(lam) V^T, cached unless ``cache`` is False.
 
         Returns
         -------
         lam : ndarray, shape (d_K,)  eigenvalues, ascending, dark ones set to exactly 0
         V : ndarray, shape (d_K, d_K)  orthonormal eigenvectors (columns)
         """
-        if K not in self._spectra:
-            lam, V = np.linalg.eigh(self.generator(K))
-            cut = DARK_RTOL * (1.0 + (lam[-1] if lam.size else 0.0))
-            lam = np.where(lam < cut, 0.0, lam)
-            self._spectra[K] = (lam, np.ascontiguousarray(V))
-        return self._spectra[K]
+        if K in self._spectra:
+            return self._spectra[K]
+        lam, V = np.linalg.eigh(self.generator(K))
+        cut = DARK_RTOL * (1.0 + (lam[-1] if lam.size else 0.0))
+        result = (np.where(lam < cut, 0.0, lam), np.ascontiguousarray(V))
+        if cache:
+            self._spectra[K] = result
+        return result
 
     def number_diagonals(self, K) -> np.ndarray:
         """Excitation numbers n_i of sector K's states as float, shape (d_K, M)."""
