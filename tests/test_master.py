@@ -143,3 +143,17 @@ def test_jump_rates_match_dense_reference_and_energy_balance():
     K = r2.sector_populations @ np.arange(r2.sector_populations.shape[1])
     dKdt = np.gradient(K, dense)
     np.testing.assert_allclose(-dKdt[5:-5], r2.jump_rates.sum(axis=1)[5:-5], rtol=2e-3, atol=1e-6)
+
+
+@pytest.mark.parametrize("scale", [1e-11, 1e6])
+def test_rate_scale_only_rescales_time(scale):
+    """gamma -> s gamma, t -> t / s leaves everything unchanged (no absolute cutoffs anywhere)."""
+    t = np.array([0.0, 0.05, 0.5, 5.0, 1e3])
+    ref = trajspin.solve_master(Chain([4, 2, 1], gamma=[1.0, 0.5]), t)
+    got = trajspin.solve_master(Chain([4, 2, 1], gamma=[scale, 0.5 * scale]), t / scale)
+    np.testing.assert_allclose(got.jz, ref.jz, atol=1e-9)
+    np.testing.assert_allclose(trajspin.steady_state(Chain([4, 1], gamma=scale)).jz,
+                               trajspin.steady_state(Chain([4, 1])).jz, atol=1e-10)
+    a = trajspin.run_trajectories(Chain([4, 1], gamma=scale), t / scale, 500, seed=3, progress=False)
+    b = trajspin.run_trajectories(Chain([4, 1]), t, 500, seed=3, progress=False)
+    np.testing.assert_allclose(a.jz, b.jz, atol=1e-9)

@@ -127,9 +127,10 @@ def main(argv=None):
     import trajspin
     from trajspin.grids import time_grid
     from trajspin.model import InputError
+    from trajspin.runner import _check_writable
     try:
-        if args.out is not None and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
-            raise InputError(f"--out: folder {os.path.dirname(os.path.abspath(args.out))} does not exist")
+        if args.out is not None:
+            _check_writable(args.out, "--out")
         chain = trajspin.Chain(args.sizes, gamma=args.gamma)
         if args.command == "demon":
             result = _demon(args, chain)
@@ -153,7 +154,11 @@ def main(argv=None):
         return 2
     print(result)
     if args.out:
-        result.save(args.out)
+        try:
+            result.save(args.out)
+        except OSError as exc:
+            print(f"error: could not write {args.out}: {exc}", file=sys.stderr)
+            return 2
         print(f"saved {args.out}")
     return 0
 

@@ -68,7 +68,7 @@ def rng_uniform(s):
     s[0] ^= s[3]
     s[2] ^= t
     s[3] = _rotl(s[3], 45)
-    return (np.float64(result >> np.uint64(11)) + 0.5) * (1.0 / 9007199254740992.0)
+    return (np.float64(result >> np.uint64(12)) + 0.5) * (1.0 / 4503599627370496.0)
 
 
 @njit(cache=True)

@@ -18,15 +18,33 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from .model import InputError
 
-__all__ = ["SectorBasis", "sector_dims", "Sector", "DARK_RTOL"]
+__all__ = ["SectorBasis", "sector_dims", "Sector", "DARK_RTOL", "dark_exact_eigh"]
 
-# An eigenvalue of G_K counts as dark (zero) below DARK_RTOL * (1 + max eigenvalue).
+# An eigenvalue of G_K counts as dark (zero) below DARK_RTOL * (max eigenvalue).
 # Rounding in eigh leaves |lambda_dark| ~ 1e-15 * max; the smallest bright
 # eigenvalue of these collective generators is of order gamma (see tests).
-DARK_RTOL = 1e-10
+DARK_RTOL = 1e-12
+
+
+def dark_exact_eigh(G):
+    """G = V diag(lam) V^T for a real symmetric PSD generator, dark eigenvalues set to exactly 0.
+
+    An eigenvalue counts as dark below DARK_RTOL * max(lam) (relative, so any rate scale
+    gamma works).  eigh runs on one BLAS thread, so the decomposition, and every
+    trajectory built on it, is bitwise the same whatever the caller's thread settings.
+
+    Returns
+    -------
+    lam : ndarray (d,), ascending;  V : ndarray (d, d), C-contiguous
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        lam, V = np.linalg.eigh(G)
+    top = lam[-1] if lam.size else 0.0
+    return np.where(lam <= DARK_RTOL * top, 0.0, lam), np.ascontiguousarray(V)
 
 
 def sector_dims(sizes) -> np.ndarray:
@@ -175,9 +193,7 @@ class SectorBasis:
         """
         if K in self._spectra:
             return self._spectra[K]
-        lam, V = np.linalg.eigh(self.generator(K))
-        cut = DARK_RTOL * (1.0 + (lam[-1] if lam.size else 0.0))
-        result = (np.where(lam < cut, 0.0, lam), np.ascontiguousarray(V))
+        result = dark_exact_eigh(self.generator(K))
         if cache:
             self._spectra[K] = result
         return result

@@ -16,6 +16,7 @@ import numpy as np
 from .kernels import (demon_kernel, ensemble_kernel, no_jump_jz, no_jump_jz_pattern,
                       record_ensemble_kernel, rng_init)
 from .model import InputError
+from .sectors import dark_exact_eigh
 from .progress import get_progress_bar
 from .results import EnsembleResult, versions
 from .validation import check_initial, check_memory, check_times
@@ -85,7 +86,6 @@ class SectorTables:
             return self.lam, self.V
         cache = self.__dict__.setdefault("_patterns", {})
         if mask not in cache:
-            from .sectors import DARK_RTOL
             basis = self.chain_sectors
             lams, Vs = [], []
             for K in range(self.K0 + 1):
@@ -95,10 +95,9 @@ class SectorTables:
                     for c, L in enumerate(basis.jump_matrices(K)):
                         if (mask >> c) & 1:
                             G += self.gamma[c] * (L.T @ L).toarray()
-                lam, V = np.linalg.eigh(G)
-                cut = DARK_RTOL * (1.0 + (lam[-1] if lam.size else 0.0))
-                lams.append(np.where(lam < cut, 0.0, lam))
-                Vs.append(np.ascontiguousarray(V).ravel())
+                lam, V = dark_exact_eigh(G)
+                lams.append(lam)
+                Vs.append(V.ravel())
             cache[mask] = (np.concatenate(lams), np.concatenate(Vs))
         return cache[mask]
 
