@@ -74,7 +74,7 @@ def build_parser():
     p.add_argument("--rule", action="append", default=[], metavar="TEXT",
                    help="feedback rule, repeatable: 'close R2 when D3 >= 0.3', "
                         "'close R1 after 6 quanta of R1', 'close R1 after 8 quanta', "
-                        "'open R2 at t >= 5'")
+                        "'open R2 at t >= 5'; rules are checked right after each jump only")
     p.add_argument("--open", type=int, nargs="*", default=None, metavar="c",
                    help="reservoirs open at t = 0, counted from 1 (default: all)")
     p.add_argument("--show", type=int, default=4, help="trajectories in the raster view (default 4)")

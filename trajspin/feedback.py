@@ -23,7 +23,11 @@ domains D1..D_M count from 1, like the printed tables)::
     close R1 when D2 <= -0.4
     close R1 after 6 quanta of R1  reservoir 1 took 6 quanta
     close R1 after 8 quanta        8 quanta in total
-    open R2 at t >= 5              first jump at gamma*t >= 5
+    open R2 at t >= 5              at the first jump with gamma*t >= 5
+
+Every rule is checked only right after a jump (the record changes only then).  In particular a
+time rule does not fire at t = 5 itself: a trajectory that has gone dark under the current
+reservoirs never jumps again, so "open R2 at t >= 5" never fires for it.
 """
 from __future__ import annotations
 

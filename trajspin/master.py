@@ -212,6 +212,9 @@ def solve_master(chain, times, initial=None, progress=False) -> MasterResult:
                 if Y_new is None:
                     nrejected += 1
                     h = 0.3 * step
+                    if h <= 1e-14 * max(tk, 1e-300):
+                        raise RuntimeError(f"solve_master: step size underflow at t = {now:g} "
+                                           f"(extrapolation did not converge); please report")
                     continue
                 Y, now = Y_new, (tk if step == tk - now else now + step)
                 nsteps += 1
