@@ -65,12 +65,16 @@ def plot_qutip(results, folder):
             panels.append(("exact: solve_master vs mesolve (400 times)", "wall time [s]",
                            [(chain_name(r["chain"]), r["best"], r["qutip"]) for r in rows]))
     if results.get("trajectories"):
-        rows = [r for r in results["trajectories"]["chains"] if r.get("qutip")]
-        if rows:
-            panels.append(("trajectories: run_trajectories vs mcsolve", "time per trajectory [s]",
-                           [(chain_name(r["chain"]), r["per_traj"],
-                             {**r["qutip"], "wall": (r["qutip"]["wall"] / r["qutip"]["ntraj"])
-                              if r["qutip"].get("wall") else None}) for r in rows]))
+        items = []
+        for r in results["trajectories"]["chains"]:
+            qs = r.get("qutip") or []
+            for q in [qs] if isinstance(qs, dict) else qs:
+                per = q["wall"] / q["ntraj"] if q.get("wall") else None
+                items.append((f"{chain_name(r['chain'])}\nw0={q.get('omega0', 1.0):g}", r["per_traj"],
+                              {**q, "wall": per}))
+        if items:
+            panels.append(("trajectories: run_trajectories vs mcsolve (w0: QuTiP's H)",
+                           "time per trajectory [s]", items))
     if not panels:
         return None
     fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.8), squeeze=False)
@@ -93,7 +97,7 @@ def plot_qutip(results, folder):
             ax.annotate(txt, (x[k] + 0.2, qt[k] if np.isfinite(qt[k]) else ts[k]), ha="center",
                         va="bottom", fontsize=8, textcoords="offset points", xytext=(0, 2))
         ax.set_yscale("log")
-        ax.set_xticks(x, [it[0] for it in items])
+        ax.set_xticks(x, [it[0] for it in items], fontsize=8)
         ax.set_ylabel(ylabel)
         ax.set_title(title, fontsize=10)
         ax.grid(True, axis="y", which="both", alpha=0.3)
@@ -146,6 +150,9 @@ def main(argv=None):
     p.add_argument("--qutip-budget", type=float, default=900.0, metavar="SECONDS",
                    help="wall-clock limit of every QuTiP call (default 900)")
     p.add_argument("--qutip-ntraj", type=int, default=1000, help="mcsolve trajectories (default 1000)")
+    p.add_argument("--qutip-omega0", default="1,0", metavar="LIST",
+                   help="omega0 values of QuTiP's H for mcsolve (default '1,0': as specified, and "
+                        "the rotating frame)")
     p.add_argument("--skip", default="", help="comma-separated parts to skip: master,trajectories,costs")
     p.add_argument("--from-results", action="store_true",
                    help="run nothing: table and plots from the existing results/*.json")
@@ -167,7 +174,8 @@ def main(argv=None):
         if name == "master":
             data = mod.run(a.qutip, a.qutip_budget, scan_budget=a.scan_budget)
         elif name == "trajectories":
-            data = mod.run(a.qutip, a.qutip_budget, a.qutip_ntraj, big_ntraj=a.big_ntraj)
+            data = mod.run(a.qutip, a.qutip_budget, a.qutip_ntraj, big_ntraj=a.big_ntraj,
+                           qutip_omega0=[float(w) for w in a.qutip_omega0.split(",")])
         else:
             data = mod.run()
         write_json(f"bench_{name}", data)
