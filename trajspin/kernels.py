@@ -394,6 +394,20 @@ def trajectory_kernel(state, K0, pos0, times, dims, off_d, off_V, lam, V, nexc, 
 
 
 @njit(cache=True)
+def _accumulate(jz, nj, Kf, dark, jz_sum, jz_sumsq, final_counts, stats):
+    """Add one trajectory's <J_i^z>(t), final excitation, dark flag and jump count to the sums."""
+    for t in range(jz.shape[0]):
+        for i in range(jz.shape[1]):
+            x = jz[t, i]
+            jz_sum[t, i] += x
+            jz_sumsq[t, i] += x * x
+    final_counts[Kf] += 1
+    if dark:
+        stats[0] += 1
+    stats[1] += nj
+
+
+@njit(cache=True)
 def ensemble_kernel(seed, start, stop, K0, pos0, times, dims, off_d, off_V, lam, V, nexc, jtgt,
                     jamp, gamma, half, init_jz, jz_sum, jz_sumsq, final_counts, stats):
     """Trajectories start..stop-1, accumulated in index order into the sums (added in place).
@@ -423,15 +437,7 @@ def ensemble_kernel(seed, start, stop, K0, pos0, times, dims, off_d, off_V, lam,
                                        jtgt, jamp, gamma, half, init_jz, jz, psi, rules,
                                        (1 << C) - 1, rows, rec_time, rec_chan, no_K, no_jz, no_jz,
                                        no_K, quanta)
-        for t in range(T):
-            for i in range(M):
-                x = jz[t, i]
-                jz_sum[t, i] += x
-                jz_sumsq[t, i] += x * x
-        final_counts[Kf] += 1
-        if dark:
-            stats[0] += 1
-        stats[1] += nj
+        _accumulate(jz, nj, Kf, dark, jz_sum, jz_sumsq, final_counts, stats)
 
 
 @njit(cache=True)
@@ -472,15 +478,7 @@ def record_ensemble_kernel(seed, start, stop, K0, pos0, times, dims, off_d, off_
                                         jtgt, jamp, gamma, half, init_jz, jz, psi, rules, mask0,
                                         pattern_row, rec_time, rec_chan, rec_K, rec_jzb, rec_jza,
                                         rec_mask, q)
-        for t in range(T):
-            for i in range(M):
-                x = jz[t, i]
-                jz_sum[t, i] += x
-                jz_sumsq[t, i] += x * x
-        final_counts[Kf] += 1
-        if dk:
-            stats[0] += 1
-        stats[1] += nj
+        _accumulate(jz, nj, Kf, dk, jz_sum, jz_sumsq, final_counts, stats)
         njumps[n] = nj
         k_final[n] = Kf
         dark[n] = dk
