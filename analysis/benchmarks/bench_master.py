@@ -29,6 +29,7 @@ import argparse
 import datetime
 import json
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -62,13 +63,26 @@ def machine_info():
             "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
             "python": platform.python_version(), "numpy": np.__version__,
             "scipy": scipy.__version__, "numba": numba.__version__,
-            "trajspin": trajspin.__version__}
+            "trajspin": trajspin.__version__, "git": _git_state()}
     try:
         import qutip
         info["qutip"] = qutip.__version__
     except ImportError:
         info["qutip"] = None
     return info
+
+
+def _git_state():
+    """Commit of the trajspin checkout, with '+dirty' if trajspin/ has uncommitted changes."""
+    root = Path(trajspin.__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "trajspin"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return (head + ("+dirty" if dirty else "")) or None
+    except (OSError, subprocess.SubprocessError):
+        return None
 
 
 def _cpu_name():
@@ -164,7 +178,11 @@ try:
 except trajspin.InputError as exc:
     out = {{"status": "refused", "error": str(exc)}}
 out["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-out["estimate_gb"] = trajspin.master_memory_estimate(chain) / 2**30
+try:    # the estimate steady_state checks (older trajspin: the solve_master one)
+    from trajspin.master import steady_memory_estimate as estimate
+except ImportError:
+    estimate = trajspin.master_memory_estimate
+out["estimate_gb"] = estimate(chain) / 2**30
 print(json.dumps(out))
 """
 
@@ -273,6 +291,35 @@ def run(qutip=False, qutip_budget=900.0, repeat=3, scan_budget=600.0, max_mem_gb
     return data
 
 
+def attach_qutip(data, earlier):
+    """Attach the QuTiP mesolve times of an earlier run (same grid) to a trajspin-only run.
+
+    QuTiP's time does not depend on trajspin, so a new trajspin build can be compared with
+    it without rerunning QuTiP for an hour.  Ratios are recomputed with the new trajspin
+    times; the agreement is *not* re-measured (the earlier run kept no QuTiP arrays), and the
+    table says where the QuTiP time came from.
+    """
+    if earlier["grid"] != data["grid"]:
+        raise SystemExit(f"grids differ: {earlier['grid']} vs {data['grid']}")
+    m = earlier["machine"]
+    source = f"QuTiP run of {m['date']} (trajspin {m.get('git') or '?'})"
+    src = {tuple(r["chain"]): r["qutip"] for r in earlier["master"] if r.get("qutip")}
+    for r in data["master"]:
+        q = src.get(tuple(r["chain"]))
+        if not q or q.get("from"):
+            continue
+        e = {k: q.get(k) for k in ("status", "wall", "load1_before", "load1_after", "dim", "atol", "rtol")}
+        e["from"] = source
+        e["agreement_then"] = q.get("max_abs_diff")
+        if q["status"] == "ok":
+            e["ratio"] = q["wall"] / r["best"]
+        elif q["status"] == "timeout":
+            e["ratio_lower_bound"] = q["wall"] / r["best"]
+        r["qutip"] = e
+    data["qutip_from"] = source
+    return data
+
+
 def _qutip_text(q):
     if q["status"] == "ok":
         return (f"mesolve {fmt_s(q['wall'])}: ratio {q['ratio']:.0f}x, max |diff| of <Jz>/N "
@@ -282,20 +329,34 @@ def _qutip_text(q):
     return f"mesolve failed: {q.get('error')}"
 
 
+def short_reason(reason):
+    """The scan's stop reason without trajspin's full error text."""
+    m = re.search(r"(N1=\d+): trajspin refused: .*needs about ([\d.]+ GiB) but only ([\d.]+ GiB)", reason or "")
+    if m:
+        return f"{m[1]} refused by trajspin's memory check (estimate {m[2]}, {m[3]} available)"
+    return reason
+
+
 def rows(data):
     """Rows [benchmark, chain, trajspin, QuTiP, ratio, agreement, note] for the combined table."""
     out = []
     for r in data["master"]:
         q = r.get("qutip")
         qt, ratio, agree = "-", "-", "-"
-        if q and q["status"] == "ok":
+        if q and q.get("from") and q["status"] in ("ok", "timeout"):
+            qt = fmt_s(q["wall"]) if q["status"] == "ok" else f"> {q['wall']:.0f} s"
+            ratio = f"{q['ratio']:.0f}x" if q["status"] == "ok" else f"> {q['ratio_lower_bound']:.0f}x"
+            agree = "not re-measured"
+        elif q and q["status"] == "ok":
             qt, ratio, agree = fmt_s(q["wall"]), f"{q['ratio']:.0f}x", f"max|d(Jz/N)| {q['max_abs_diff']:.1e}"
         elif q and q["status"] == "timeout":
             qt, ratio = f"> {q['wall']:.0f} s", f"> {q['ratio_lower_bound']:.0f}x"
         elif q:
             qt = "failed"
         note = f"{r['points']} pts, best of {r['repeat']}, load {r['load1']}"
-        if q:
+        if q and q.get("from"):
+            note += "; QuTiP time from the earlier run (see bench_master_qutip.json)"
+        elif q:
             note += f"; QuTiP load {q['load1_before']}"
         out.append(["solve_master", chain_name(r["chain"]), fmt_s(r["best"]), qt, ratio, agree, note])
     s = data.get("steady")
@@ -305,11 +366,11 @@ def rows(data):
     sc = data.get("scan")
     if sc and sc["points"]:
         last = sc["points"][-1]
-        slope = f"{sc['time_exponent']:.2f}" if sc["time_exponent"] else "-"
+        slope = f"{sc['time_exponent']:.2f}" if sc["time_exponent"] else "?"
         out.append(["steady_state scan", f"(N1, {', '.join(map(str, sc['rest']))})",
                     f"N1={last['N1']}: {fmt_s(last['wall'])}", "-", "-",
                     f"t ~ N1^{slope}, {last['peak_rss_gb']:.1f} GB",
-                    f"{fmt_s(sc['used'])} used of {sc['budget']:.0f} s; stop: {sc['stop_reason']}"])
+                    f"{fmt_s(sc['used'])} used of {sc['budget']:.0f} s; stop: {short_reason(sc['stop_reason'])}"])
     return out
 
 
@@ -328,10 +389,15 @@ def main(argv=None):
     p.add_argument("--chains", type=str, default=None,
                    help="semicolon-separated chains instead of the defaults, e.g. '4,2;3,2,1'")
     p.add_argument("--points", type=int, default=400)
+    p.add_argument("--qutip-times-from", metavar="JSON", default=None,
+                   help="without --qutip: take QuTiP's mesolve times from an earlier results file "
+                        "(ratios recomputed, agreement not re-measured)")
     p.add_argument("--out", default="bench_master", help="results/<out>.json")
     a = p.parse_args(argv)
     chains = [tuple(int(x) for x in c.split(",")) for c in a.chains.split(";")] if a.chains else None
     data = run(a.qutip, a.qutip_budget, a.repeat, a.scan_budget, a.max_mem_gb, chains, a.points)
+    if a.qutip_times_from and not a.qutip:
+        attach_qutip(data, json.loads(Path(a.qutip_times_from).read_text()))
     path = write_json(a.out, data)
     print()
     print(print_table(HEADER, rows(data)))

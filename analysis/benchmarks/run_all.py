@@ -44,7 +44,8 @@ def combined_table(results):
     for name, data in results.items():
         if data:
             m = data["machine"]
-            lines.append(f"{name:<13} {m['date']}  load average {m['loadavg']} -> {m.get('loadavg_end')}")
+            lines.append(f"{name:<13} {m['date']}  trajspin commit {m.get('git') or '?'}  "
+                         f"load average {m['loadavg']} -> {m.get('loadavg_end')}")
     m = next(d["machine"] for d in results.values() if d)
     head = (f"trajspin {m['trajspin']} benchmarks on {m['host']} ({m['cpu']}, {m['cores']} cores shared), "
             f"one BLAS thread; numpy {m['numpy']}, scipy {m['scipy']}, numba {m['numba']}, "
@@ -97,6 +98,8 @@ def plot_qutip(results, folder):
             ax.annotate(txt, (x[k] + 0.2, qt[k] if np.isfinite(qt[k]) else ts[k]), ha="center",
                         va="bottom", fontsize=8, textcoords="offset points", xytext=(0, 2))
         ax.set_yscale("log")
+        top = np.nanmax(qt + ts)
+        ax.set_ylim(top=top * 30)            # room for the labels and the legend
         ax.set_xticks(x, [it[0] for it in items], fontsize=8)
         ax.set_ylabel(ylabel)
         ax.set_title(title, fontsize=10)
@@ -129,12 +132,14 @@ def plot_scan(results, folder):
     rss = np.array([p["peak_rss_gb"] for p in pts])
     ax.loglog(n, rss, "s", color="C1", label="peak RSS [GB]")
     ax.loglog(n, [p["estimate_gb"] for p in pts], "x", color="C2",
-              label="trajspin's memory estimate [GiB] (checked before the run)")
+              label="trajspin's memory estimate [GiB]")
     ax.set_xticks(n, [str(int(v)) for v in n])
     ax.minorticks_off()
     ax.set_xlabel("$N_1$ in $(N_1, %s)$" % ", ".join(map(str, scan["rest"])))
     ax.set_ylabel("seconds / GB")
-    ax.set_title(f"exact steady state, scan stopped at: {scan['stop_reason'].split(':')[0]}", fontsize=9)
+    ax.set_title(f"exact steady state of $(N_1, {', '.join(map(str, scan['rest']))})$, one core\n"
+                 f"next point: {bench_master.short_reason(scan['stop_reason'])}".replace(" (", "\n("),
+                 fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -191,8 +196,8 @@ def main(argv=None):
     (RESULTS / "summary.txt").write_text(text + "\n")
     print()
     print(text)
-    print(f"\nfigures: {', '.join(str(f.relative_to(HERE)) for f in figs)}; "
-          f"table saved to {(RESULTS / 'summary.txt').relative_to(HERE)}"
+    print(f"\nfigures: {', '.join(os.path.relpath(f, HERE) for f in figs)}; "
+          f"table saved to {os.path.relpath(RESULTS / 'summary.txt', HERE)}"
           + ("" if a.from_results else f"; total {time.perf_counter() - start:.0f} s"))
 
 
