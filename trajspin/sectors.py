@@ -12,7 +12,12 @@ The jump operator of reservoir c maps sector K to K-1:
     a(N, n) = sqrt(n (N - n + 1))          (J^-|j,m> = sqrt((j+m)(j-m+1)) |j,m-1>).
 
 The no-jump generator of sector K is the real symmetric, positive
-semi-definite matrix G_K = sum_c gamma_c L_c^T L_c (shape (d_K, d_K)).
+semi-definite matrix G_K = sum_c gamma_c L_c^T L_c (shape (d_K, d_K)); with the general
+channels of ``trajspin.channels`` (absorption, local reservoirs, schedules) it is
+G_K = sum_k r_k O_k^T O_k restricted to sector K, still real symmetric PSD.
+
+Per-domain tables (``SectorBasis.domain_tables``) give J_i^-|s> in sector K-1 and J_i^+|s>
+in sector K+1 for every state s of sector K; every channel operator is a sum of them.
 """
 from __future__ import annotations
 
@@ -84,6 +89,11 @@ def _sector_states(sizes, K):
 
 def _lower_amp(N, n):
     return np.sqrt(n * (N - n + 1.0))
+
+
+def _raise_amp(N, n):
+    """J^+ |n> = sqrt((n + 1)(N - n)) |n + 1>."""
+    return np.sqrt((n + 1.0) * (N - n))
 
 
 class Sector:
@@ -167,6 +177,90 @@ class SectorBasis:
         sec = self.sector(K)
         pos = int(np.searchsorted(sec.codes, n @ self.strides))
         return K, pos
+
+    def domain_tables(self, K):
+        """Per-domain lowering and raising tables of sector K.
+
+        Returns
+        -------
+        low_tgt, low_amp : int64 / float64 ndarray, shape (d_K, M)
+            Position in sector K-1 of J_i^-|s> and its amplitude sqrt(n_i (N_i - n_i + 1))
+            (-1 / 0 where n_i = 0).
+        up_tgt, up_amp : int64 / float64 ndarray, shape (d_K, M)
+            Position in sector K+1 of J_i^+|s> and sqrt((n_i + 1)(N_i - n_i)) (-1 / 0 where
+            n_i = N_i).
+        """
+        cache = self.__dict__.setdefault("_domain_tables", {})
+        if K in cache:
+            return cache[K]
+        sec = self.sector(K)
+        M = len(self.sizes)
+        low_tgt = -np.ones((sec.dim, M), dtype=np.int64)
+        low_amp = np.zeros((sec.dim, M))
+        up_tgt = -np.ones((sec.dim, M), dtype=np.int64)
+        up_amp = np.zeros((sec.dim, M))
+        lower = self.sector(K - 1) if K > 0 else None
+        upper = self.sector(K + 1) if K < self.K_max else None
+        for i, N in enumerate(self.sizes):
+            n = sec.states[:, i]
+            if lower is not None:
+                has = n > 0
+                low_tgt[has, i] = np.searchsorted(lower.codes, sec.codes[has] - self.strides[i])
+                low_amp[has, i] = _lower_amp(N, n[has])
+            if upper is not None:
+                has = n < N
+                up_tgt[has, i] = np.searchsorted(upper.codes, sec.codes[has] + self.strides[i])
+                up_amp[has, i] = _raise_amp(N, n[has])
+        cache[K] = (low_tgt, low_amp, up_tgt, up_amp)
+        return cache[K]
+
+    def channel_matrix(self, channels, k, K):
+        """Unscaled operator O_k of channel k from sector K, CSR of shape (d_{K+dir}, d_K).
+
+        Zero-size (0, d_K) when the target sector does not exist.
+        """
+        direction = int(channels.direction[k])
+        target = K + direction
+        d = self.dim(K)
+        dt = self.dim(target)
+        if dt == 0 or d == 0:
+            return sp.csr_matrix((dt, d))
+        low_tgt, low_amp, up_tgt, up_amp = self.domain_tables(K)
+        tgt, amp = (low_tgt, low_amp) if direction < 0 else (up_tgt, up_amp)
+        rows, cols, vals = [], [], []
+        for i in channels.domains[k]:
+            if i < 0:
+                continue
+            ok = tgt[:, i] >= 0
+            rows.append(tgt[ok, i])
+            cols.append(np.nonzero(ok)[0])
+            vals.append(amp[ok, i])
+        return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                             shape=(dt, d))
+
+    def channel_generator(self, K, channels, rates) -> np.ndarray:
+        """Dense G_K = sum_k rates[k] O_k^T O_k on sector K, shape (d_K, d_K)."""
+        d = self.dim(K)
+        G = np.zeros((d, d))
+        for k in range(channels.C):
+            if rates[k] > 0:
+                O = self.channel_matrix(channels, k, K)
+                if O.shape[0]:
+                    G += rates[k] * (O.T @ O).toarray()
+        return G
+
+    def channel_spectrum(self, K, channels, piece=0, cache=True):
+        """(lam, V) of ``channel_generator(K, channels, channels.rates[piece])``, cached per piece.
+
+        Dark eigenvalues are exactly 0 (``dark_exact_eigh``).
+        """
+        key = (K, piece, channels.rates[piece].tobytes())
+        if key in self._spectra:
+            return self._spectra[key]
+        result = dark_exact_eigh(self.channel_generator(K, channels, channels.rates[piece]))
+        if cache:
+            self._spectra[key] = result
+        return result
 
     def jump_matrices(self, K):
         """[L_c restricted to K -> K-1 for c = 0..M-2], CSR, each (d_{K-1}, d_K)."""
