@@ -161,3 +161,51 @@ def test_shipped_configs(name, sizes, initial):
     assert cfg.times[0] == pytest.approx(1e-4) and cfg.times[-1] == pytest.approx(1e3)
     if name == "default":
         assert cfg.ntraj == 20000 and cfg.seed == 1
+
+
+def test_physics_breadth_keys_make_the_same_chain_as_the_api():
+    cfg = parse_config(with_(chain__sizes=[3, 2, 1], chain__temperature=1.6, chain__omega0=2 * math.pi * 1e10,
+                             chain__kappa=[0.1, 0.0, 0.2],
+                             chain__schedule={"switch_times": [2.0], "factors": [[1, 0], [0, 1]]},
+                             run__initial=["up:2", "half", 0], run__observables=["n_dist", "coherence"]))
+    chain = Chain([3, 2, 1], temperature=1.6, omega0=2 * math.pi * 1e10, kappa=[0.1, 0.0, 0.2],
+                  schedule=([2.0], [[1, 0], [0, 1]]))
+    assert cfg.chain() == chain
+    assert cfg.initial_request() == ["up:2", "half", 0]
+    assert cfg.observables == ("jz", "n_dist", "coherence")
+    assert cfg.basis_initial is None
+    assert parse_config(with_(run__initial=["excited", "ground"])).basis_initial == (4, 0)
+    # the physics enters the checkpoint hash
+    assert cfg.config_hash() != parse_config(with_(chain__sizes=[3, 2, 1])).config_hash()
+
+
+def test_initial_vector_file(tmp_path):
+    psi = np.zeros(15)
+    psi[[5, 9]] = [0.6, 0.8]
+    path = tmp_path / "psi.npy"
+    np.save(path, psi)
+    cfg = parse_config(with_(run__initial_vector=str(path), run__initial=None))
+    np.testing.assert_array_equal(cfg.initial_request(), psi)
+    assert "sha256" in cfg.physics()["run.initial"]
+    np.save(path, 2 * psi)
+    with pytest.raises(InputError, match="run.initial: .*not normalised"):
+        parse_config(with_(run__initial_vector=str(path), run__initial=None))
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"chain__n_thermal": -0.5}, "chain.n_thermal must be non-negative"),
+    ({"chain__temperature": 1.0}, "omega0"),
+    ({"chain__kappa": [1, 2, 3]}, "one value per domain"),
+    ({"chain__schedule": {"factors": [[1], [0]]}}, "intervals"),
+    ({"chain__schedule": {"switch_times": [1.0], "factor": [[1], [0]]}}, "chain.schedule must be a table"),
+    ({"chain__schedule": {"switch_times": [1.0], "factors": [[1], [0, 1]]}}, "same length"),
+    ({"run__initial": ["up:9", 0]}, "run.initial: .*k spins up"),
+    ({"run__initial": [1.5, 0]}, r"run.initial\[0\]"),
+    ({"run__initial": ["sideways", 0]}, "unknown request"),
+    ({"run__observables": ["energy"]}, "unknown observable"),
+    ({"run__observables": ["log_negativity"]}, "density matrix"),
+    ({"run__initial_vector": "missing.npy"}, "run.initial_vector: cannot read"),
+])
+def test_bad_physics_keys_are_refused_in_one_line(changes, words):
+    with pytest.raises(InputError, match=words):
+        parse_config(with_(**changes))

@@ -7,6 +7,14 @@ A config names the chain, the time grid, the ensemble and the checkpoint::
     [chain]
     sizes = [12, 6, 2]          # N_i, one per domain
     gamma = 1.0                 # optional: one rate, or one per reservoir (M - 1)
+    n_thermal = 0.0             # optional: thermal occupation, one or one per reservoir
+    # temperature = 1.6         # optional instead of n_thermal: kelvin, needs omega0 (rad/s)
+    # omega0 = 6.283185307e10   #   (2 pi x 10 GHz)
+    kappa = 0.0                 # optional: local reservoir rate of each domain (one or M)
+    n_thermal_local = 0.0       # optional: their thermal occupation (one or M)
+    # [chain.schedule]          # optional: switch reservoirs on/off (piecewise constant)
+    # switch_times = [2.0]      #   interval edges (units of 1/gamma), increasing
+    # factors = [[1, 0], [0, 1]]  # rate factor of each reservoir in each interval
 
     [times]                     # either a grid spec ...
     start = 1e-4
@@ -19,7 +27,12 @@ A config names the chain, the time grid, the ensemble and the checkpoint::
     ntraj = 20000               # trajectories (with target_err: the minimum)
     seed = 1
     chunk = 256                 # optional: trajectories per accumulation chunk
-    initial = [6, 0, 0]         # optional: excitations n_i (default: domain 1 full)
+    initial = [6, 0, 0]         # optional, one item per domain (default: domain 1 full):
+                                # n (Dicke state with n excitations), "excited", "ground",
+                                # "half", "up:k" (k of N spins up), "coherent:theta"
+    # initial_vector = "psi.npy"  # optional instead: a state vector (coupled Dicke basis)
+    observables = ["jz"]        # optional: jz, jz2, jz_var, n_dist, coherence,
+                                # channel_rates, reservoir_rates
     target_err = 1e-3           # optional: stop when max standard error of <J_i^z>/N_i <= this
     max_ntraj = 200000          # optional, with target_err only (default 100 * ntraj)
 
@@ -50,7 +63,7 @@ import numpy as np
 from .model import Chain, InputError
 from .trajectories import DEFAULT_CHUNK
 from .grids import time_grid
-from .validation import check_initial, check_times
+from .validation import check_times
 
 __all__ = ["EnsembleConfig", "load_config", "parse_config", "RECORD_KINDS", "DEFAULT_CHUNK",
            "DEFAULT_CHECKPOINT_INTERVAL"]
@@ -63,9 +76,11 @@ _MAX_POINTS = 10**7
 
 _SCHEMA = {
     "description": None,
-    "chain": {"sizes", "gamma"},
+    "chain": {"sizes", "gamma", "n_thermal", "kappa", "n_thermal_local", "temperature",
+              "temperature_local", "omega0", "schedule"},
     "times": {"start", "stop", "points", "spacing", "values"},
-    "run": {"ntraj", "seed", "chunk", "initial", "target_err", "max_ntraj"},
+    "run": {"ntraj", "seed", "chunk", "initial", "initial_vector", "observables", "target_err",
+            "max_ntraj"},
     "output": {"records"},
     "checkpoint": {"path", "interval_seconds"},
 }
@@ -82,7 +97,10 @@ class EnsembleConfig:
     gamma : tuple of float          rate of each reservoir (length M - 1)
     times : ndarray, shape (T,)     output times, units of 1/gamma
     ntraj, seed, chunk : int
-    initial : tuple of int          excitations n_i of the initial state (resolved default)
+    initial : tuple                 one item per domain (int n_i or a string such as "up:3"),
+                                    or the path of a .npy state vector (``initial_vector``)
+    chain_params : dict             ``Chain.to_dict()`` of the chain (all reservoir parameters)
+    observables : tuple of str      observables to average (``trajspin.observables``)
     target_err : float or None
     max_ntraj : int                 largest ntraj (== ntraj without target_err)
     records : str                   "none", "summaries" or "full" (jump records in the result)
@@ -108,9 +126,25 @@ class EnsembleConfig:
     description: str = ""
     source: str = "<config>"
     raw: dict = field(default_factory=dict)
+    chain_params: dict = field(default_factory=dict)
+    observables: tuple = ("jz",)
 
     def chain(self) -> Chain:
+        if self.chain_params:
+            return Chain.from_dict(self.chain_params)
         return Chain(self.sizes, gamma=list(self.gamma))
+
+    def initial_request(self):
+        """What to pass as ``initial=`` to the solvers (a list of items or a state vector)."""
+        if isinstance(self.initial, str):
+            return np.load(self.initial)
+        return list(self.initial)
+
+    @property
+    def basis_initial(self):
+        """Excitations n_i when the initial state is one coupled Dicke basis state, else None."""
+        from .initial import resolve_initial
+        return resolve_initial(self.chain(), self.initial_request()).basis_state
 
     def physics(self) -> dict:
         """Everything that determines the result arrays (what a checkpoint must match).
@@ -121,16 +155,25 @@ class EnsembleConfig:
         return {
             "chain.sizes": list(self.sizes),
             "chain.gamma": list(self.gamma),
+            **{f"chain.{k}": v for k, v in self.chain_params.items() if k not in ("sizes", "gamma")},
             "times": f"{self.times.size} points, sha256 "
                      + hashlib.sha256(np.ascontiguousarray(self.times, "<f8").tobytes()).hexdigest()[:16],
             "run.ntraj": self.ntraj,
             "run.seed": self.seed,
             "run.chunk": self.chunk,
-            "run.initial": list(self.initial),
+            "run.initial": self._initial_text(),
             "run.target_err": self.target_err,
             "run.max_ntraj": self.max_ntraj,
             "trajspin version": __version__,
-        } | ({"output.records": self.records} if self.records != "none" else {})
+        } | ({"output.records": self.records} if self.records != "none" else {}) | (
+            {"run.observables": list(self.observables)} if self.observables != ("jz",) else {})
+
+    def _initial_text(self):
+        if isinstance(self.initial, str):
+            with open(self.initial, "rb") as fh:
+                digest = hashlib.sha256(fh.read()).hexdigest()[:16]
+            return f"vector {self.initial} sha256 {digest}"
+        return list(self.initial)
 
     def config_hash(self) -> str:
         """SHA-256 (hex) of :meth:`physics`."""
@@ -143,11 +186,11 @@ class EnsembleConfig:
         return {
             "source": self.source,
             "description": self.description,
-            "chain": {"sizes": list(self.sizes), "gamma": list(self.gamma)},
+            "chain": self.chain_params or {"sizes": list(self.sizes), "gamma": list(self.gamma)},
             "times": dict(times) if "values" not in times else {"values": self.times.tolist()},
             "run": {"ntraj": self.ntraj, "seed": self.seed, "chunk": self.chunk,
-                    "initial": list(self.initial), "target_err": self.target_err,
-                    "max_ntraj": self.max_ntraj},
+                    "initial": self._initial_text(), "target_err": self.target_err,
+                    "max_ntraj": self.max_ntraj, "observables": list(self.observables)},
             "output": {"records": self.records},
             "checkpoint": {"path": self.checkpoint_path, "interval_seconds": self.checkpoint_interval},
         }
@@ -191,8 +234,29 @@ def parse_config(data: dict, source: str = "<config>") -> EnsembleConfig:
                              f"got {len(gamma)}")
     else:
         gamma = [_number(gamma, "chain.gamma", positive=True)]
+    extra = {}
+    for key in ("n_thermal", "kappa", "n_thermal_local", "temperature", "temperature_local"):
+        if key in chain_t:
+            vals = _numbers(chain_t[key], f"chain.{key}", nonnegative=True)
+            extra[key] = vals[0] if not isinstance(chain_t[key], list) else vals
+    if "omega0" in chain_t:
+        extra["omega0"] = _number(chain_t["omega0"], "chain.omega0", positive=True)
+    if "schedule" in chain_t:
+        sched = chain_t["schedule"]
+        if not isinstance(sched, dict) or set(sched) - {"switch_times", "factors"} or "factors" not in sched:
+            raise InputError("chain.schedule must be a table with switch_times = [...] and "
+                             "factors = [[...], ...] (one row per interval)")
+        switch = _numbers(sched.get("switch_times", []), "chain.schedule.switch_times", allow_empty=True)
+        rows = sched["factors"]
+        if not isinstance(rows, list) or not rows:
+            raise InputError(f"chain.schedule.factors must be a list of rows, got {_show(rows)}")
+        factors = [_numbers(r, f"chain.schedule.factors[{i}]", nonnegative=True)
+                   for i, r in enumerate(rows)]
+        if len({len(r) for r in factors}) != 1:
+            raise InputError("chain.schedule.factors: every row needs the same length (M - 1)")
+        extra["schedule"] = (switch, factors)
     try:
-        chain = Chain(sizes, gamma=gamma)
+        chain = Chain(sizes, gamma=gamma, **extra)
     except InputError as exc:
         raise InputError(f"chain: {exc}") from None
 
@@ -202,14 +266,40 @@ def parse_config(data: dict, source: str = "<config>") -> EnsembleConfig:
     ntraj = _integer(run["ntraj"], "run.ntraj", low=1)
     seed = _integer(run["seed"], "run.seed", low=0, high=_MAX_SEED - 1)
     chunk = _integer(run.get("chunk", DEFAULT_CHUNK), "run.chunk", low=1)
-    if "initial" in run:
-        initial = _int_list(run["initial"], "run.initial", low=0)
+    if "initial" in run and "initial_vector" in run:
+        raise InputError("give run.initial or run.initial_vector, not both")
+    if "initial_vector" in run:
+        initial = run["initial_vector"]
+        if not isinstance(initial, str) or not initial.strip():
+            raise InputError(f"run.initial_vector must be the path of a .npy file, got {_show(initial)}")
         try:
-            initial = check_initial(chain, initial)
-        except InputError as exc:
-            raise InputError(f"run.initial: {exc}") from None
+            request = np.load(initial)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"run.initial_vector: cannot read {initial}: {exc}") from None
+    elif "initial" in run:
+        items = run["initial"]
+        if not isinstance(items, list) or not items:
+            raise InputError(f"run.initial must be a list with one item per domain, got {_show(items)}")
+        for i, v in enumerate(items):
+            if isinstance(v, bool) or not isinstance(v, (int, str)):
+                raise InputError(f"run.initial[{i}] must be an integer or a string such as "
+                                 f"\"up:3\", got {_show(v)}")
+        initial = request = tuple(items)
     else:
-        initial = tuple(chain.default_excitations())
+        initial = request = tuple(chain.default_excitations())
+    try:
+        from .initial import resolve_initial
+        resolve_initial(chain, list(request) if isinstance(request, tuple) else request)
+    except InputError as exc:
+        raise InputError(f"run.initial: {exc}") from None
+    from .observables import check_observables
+    obs = run.get("observables", ["jz"])
+    if not isinstance(obs, list) or not all(isinstance(o, str) for o in obs):
+        raise InputError(f"run.observables must be a list of names, got {_show(obs)}")
+    try:
+        observables = check_observables(obs, solver="trajectories")
+    except InputError as exc:
+        raise InputError(f"run.observables: {exc}") from None
     target_err = None
     if "target_err" in run:
         target_err = _number(run["target_err"], "run.target_err", positive=True)
@@ -236,10 +326,12 @@ def parse_config(data: dict, source: str = "<config>") -> EnsembleConfig:
                        "checkpoint.interval_seconds", positive=True)
 
     return EnsembleConfig(sizes=tuple(sizes), gamma=tuple(float(g) for g in chain.gamma),
-                          times=times, ntraj=ntraj, seed=seed, chunk=chunk, initial=tuple(initial),
+                          times=times, ntraj=ntraj, seed=seed, chunk=chunk,
+                          initial=initial if isinstance(initial, str) else tuple(initial),
                           target_err=target_err, max_ntraj=max_ntraj, records=records,
                           checkpoint_path=ck_path, checkpoint_interval=interval,
-                          description=description, source=source, raw=data)
+                          description=description, source=source, raw=data,
+                          chain_params=chain.to_dict(), observables=observables)
 
 
 def _times(spec):
@@ -332,6 +424,15 @@ def _number(value, key, positive=False, nonnegative=False):
     if nonnegative and value < 0:
         raise InputError(f"{key} must be non-negative, got {value:g}")
     return value
+
+
+def _numbers(value, key, nonnegative=False, allow_empty=False):
+    """One number or a list of numbers (each checked) as a list."""
+    if isinstance(value, list):
+        if not value and not allow_empty:
+            raise InputError(f"{key} must be a number or a non-empty list of numbers")
+        return [_number(v, f"{key}[{i}]", nonnegative=nonnegative) for i, v in enumerate(value)]
+    return [_number(value, key, nonnegative=nonnegative)]
 
 
 def _int_list(value, key, low=None):

@@ -600,7 +600,9 @@ def prepare_run(config, out, resume=False, ranks_per_node=1):
     if os.path.abspath(ckpt) == os.path.abspath(out):
         raise InputError("checkpoint.path must differ from the result file --out")
     chain = config.chain()
-    K0 = sum(config.initial)
+    basis_state = config.basis_initial
+    # highest excitation sector a trajectory can visit (sizes the tables and the final counts)
+    K0 = sum(basis_state) if basis_state is not None and not chain.has_absorption else sum(chain.sizes)
     check_memory(ranks_per_node * trajectory_memory_estimate(chain, K0),
                  f"the trajectory tables of {chain!r} on {ranks_per_node} rank(s) of this node",
                  "use fewer ranks per node or smaller domains")
@@ -717,7 +719,7 @@ def run_root(plan, task, transport, *, progress=True, quiet=False, root_computes
     busy_list = [float(per_rank[r]["busy"]) for r in range(P)]
     efficiency = sum(busy_list) / (P * wall) if wall > 0 else 1.0
     meta = {
-        "initial": list(cfg.initial), "seed": cfg.seed, "ntraj": n, "ndark": sums.total[3],
+        "initial": cfg._initial_text(), "seed": cfg.seed, "ntraj": n, "ndark": sums.total[3],
         "njumps_sum": sums.total[4], "wall_time": wall + setup_time, "versions": versions(),
         "sampler": "exact event-driven (sector spectral decomposition)",
         "runner": "trajspin.runner (mpi_scripts/run_ensemble.py)",
