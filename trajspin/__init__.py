@@ -6,14 +6,17 @@ migration through multiple spin-domains" (2021).
 """
 __version__ = "0.1.0"
 
-from .model import Chain, InputError
+from .model import Chain, InputError, Schedule, thermal_occupation
+from .initial import Dicke, SpinsUp, Coherent, InitialState, resolve_initial
+from .observables import OBSERVABLES
 from .master import solve_master, steady_state, master_memory_estimate
 from .results import MasterResult, SteadyStateResult, EnsembleResult, load
 from .trajectories import Trajectory, trajectory, run_trajectories
 from .grids import time_grid
 from .mean_field import solve_mean_field, mean_field_equations, MeanFieldResult
 
-__all__ = ["Chain", "InputError", "solve_master", "steady_state", "master_memory_estimate",
+__all__ = ["Chain", "InputError", "Schedule", "thermal_occupation", "Dicke", "SpinsUp", "Coherent",
+           "InitialState", "resolve_initial", "OBSERVABLES", "solve_master", "steady_state", "master_memory_estimate",
            "MasterResult", "SteadyStateResult", "EnsembleResult", "load", "Trajectory", "trajectory",
            "run_trajectories", "time_grid", "solve_mean_field", "mean_field_equations",
            "MeanFieldResult", "__version__"]

@@ -9,15 +9,20 @@ PHYSICS = """\
 physics words:
   domain       an ensemble of N_i identical spin-1/2; only its collective spin matters
                (Dicke ladder j = N_i/2, states |j, m>, excitation n_i = j + m in 0..N_i).
-  reservoir c  a zero-temperature bath shared by neighbouring domains c and c+1; it takes
-               energy quanta through the collective jump operator L_c = J_c^- + J_{c+1}^-
-               at rate gamma_c (times are in units of 1/gamma).
+  reservoir c  a bath shared by neighbouring domains c and c+1; it takes energy quanta
+               through the collective jump operator L_c = J_c^- + J_{c+1}^- at rate
+               gamma_c (n_c + 1) and, at finite temperature (--n-thermal or --temperature
+               with --omega0), gives them back through L_c^dag at rate gamma_c n_c
+               (times are in units of 1/gamma).  --kappa adds a bath of each domain's own
+               (J_i^-); --switch-times/--factors switch reservoirs on and off in time.
   <J_i^z>/N_i  relative excitation of domain i: +1/2 all spins up, -1/2 all down.
-  sector K     the states with K excitations in total; every quantum jump lowers K by 1.
+  sector K     the states with K excitations in total; every quantum jump changes K by 1
+               (down: emission into a reservoir, up: absorption from a warm one).
   dark state   a state no reservoir can de-excite further (L_c psi = 0 for all c): energy
                trapped there stays forever, which is how excitation "migrates" along the chain.
   initial      default: paper eq. (4), domain 1 fully excited, the others in the ground state;
-               --initial n_1 .. n_M sets the excitation of each domain's Dicke state.
+               --initial takes one item per domain: n (Dicke state, n excitations), excited,
+               ground, half, up:k (k of the N_i spins up), coherent:theta.
   trajectory   one run of the quantum-jump (Monte Carlo wavefunction) unravelling: the record
                of which reservoir took a quantum and when; averages over many reproduce the
                master equation.
@@ -34,8 +39,28 @@ def _common(p, grid=True):
                    help="spins per domain, N_1 .. N_M (M >= 2)")
     p.add_argument("--gamma", type=float, nargs="+", default=[1.0], metavar="G",
                    help="reservoir rates: one value, or M-1 values (default 1)")
-    p.add_argument("--initial", type=int, nargs="+", default=None, metavar="n",
-                   help="initial excitation n_i of each domain (default: N_1 0 .. 0)")
+    p.add_argument("--n-thermal", type=float, nargs="+", default=None, metavar="n",
+                   help="thermal occupation of the shared reservoirs: one value or M-1 (default 0)")
+    p.add_argument("--temperature", type=float, nargs="+", default=None, metavar="K",
+                   help="reservoir temperature(s) in kelvin instead of --n-thermal (needs --omega0)")
+    p.add_argument("--omega0", type=float, default=None, metavar="RAD_PER_S",
+                   help="spin angular frequency in rad/s, e.g. 6.283e10 for 10 GHz")
+    p.add_argument("--kappa", type=float, nargs="+", default=None, metavar="K",
+                   help="rate of each domain's own reservoir: one value or M (default 0)")
+    p.add_argument("--n-thermal-local", type=float, nargs="+", default=None, metavar="n",
+                   help="thermal occupation of the local reservoirs: one value or M (default 0)")
+    p.add_argument("--switch-times", type=float, nargs="+", default=None, metavar="T",
+                   help="reservoir schedule: interval edges (units of 1/gamma), with --factors")
+    p.add_argument("--factors", nargs="+", default=None, metavar="F1,F2,..",
+                   help="reservoir schedule: per interval, the rate factor of each reservoir, "
+                        "comma separated, e.g. --switch-times 2 --factors 1,0 0,1")
+    p.add_argument("--initial", nargs="+", default=None, metavar="ITEM",
+                   help="initial state of each domain: n (Dicke state with n excitations), excited, "
+                        "ground, half, up:k (k of N spins up), coherent:theta "
+                        "(default: excited ground .. ground)")
+    p.add_argument("--observables", nargs="+", default=None, metavar="NAME",
+                   help="also compute: jz2 jz_var n_dist coherence channel_rates reservoir_rates "
+                        "(and log_negativity for master/steady)")
     if grid:
         p.add_argument("--tmax", type=float, default=1000.0, help="last time, units of 1/gamma (default 1000)")
         p.add_argument("--tmin", type=float, default=1e-4, help="first nonzero time (default 1e-4)")
@@ -121,6 +146,35 @@ def _demon(args, chain):
     return ens
 
 
+def _chain(args):
+    """The Chain of the command-line flags (one-line InputError on bad values)."""
+    import trajspin
+    from trajspin.model import InputError
+    schedule = None
+    if (args.switch_times is None) != (args.factors is None):
+        raise InputError("a schedule needs both --switch-times and --factors")
+    if args.factors is not None:
+        try:
+            rows = [[float(x) for x in f.split(",")] for f in args.factors]
+        except ValueError:
+            raise InputError(f"--factors: each interval is comma-separated numbers, got {args.factors}") from None
+        schedule = (args.switch_times, rows)
+    return trajspin.Chain(args.sizes, gamma=args.gamma, n_thermal=args.n_thermal, kappa=args.kappa or 0.0,
+                          n_thermal_local=args.n_thermal_local,
+                          temperature=_scalar(args.temperature), omega0=args.omega0, schedule=schedule)
+
+
+def _scalar(values):
+    return values[0] if values is not None and len(values) == 1 else values
+
+
+def _initial_items(items):
+    """Command-line initial items: integers stay integers, the rest are named requests."""
+    if items is None:
+        return None
+    return [int(x) if x.lstrip("-").isdigit() else x for x in items]
+
+
 def main(argv=None):
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     args = build_parser().parse_args(argv)
@@ -131,7 +185,8 @@ def main(argv=None):
     try:
         if args.out is not None:
             _check_writable(args.out, "--out")
-        chain = trajspin.Chain(args.sizes, gamma=args.gamma)
+        chain = _chain(args)
+        args.initial = _initial_items(args.initial)
         if args.command == "demon":
             result = _demon(args, chain)
             if args.out:
