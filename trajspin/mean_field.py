@@ -2,24 +2,29 @@ r"""Mean-field (moment-closure) dynamics of the chain, for domains of 1 to 10^8 
 
 The derivation is in ``analysis/MEAN_FIELD.md``; in short:
 
-Heisenberg equations.  For the master equation (paper eq. 3, plus the thermal
-partners of supplement III)
+Heisenberg equations.  For the master equation of ``Chain`` (paper eq. 3, the thermal
+partners of supplement III, local reservoirs, schedules), in Lindblad form over the jump
+channels of ``trajspin.channels.Channels``,
 
-    d rho/dt = -i w0 [sum_i J_i^z, rho]
-               + sum_c (gamma_c/2) [(n_c+1) D[L_c] + n_c D[L_c^dag]] rho,
-    L_c = J_c^- + J_{c+1}^-,    D[O] rho = 2 O rho O^dag - {O^dag O, rho},
+    d rho/dt = -i w0 [sum_i J_i^z, rho] + sum_k r_k(t) (O_k rho O_k^dag - {O_k^dag O_k, rho}/2),
+    (r, O) = (gamma_c (n_c+1) f_c(t), L_c), (gamma_c n_c f_c(t), L_c^dag),
+             (kappa_i (nl_i+1), J_i^-), (kappa_i nl_i, J_i^+),      L_c = J_c^- + J_{c+1}^-,
 
 an observable X evolves as
 
-    d<X>/dt = sum_(rate r, jump O) r < O^dag X O - {O^dag O, X}/2 >
+    d<X>/dt = sum_k r_k(t) < O_k^dag X O_k - {O_k^dag O_k, X}/2 >;
 
-with (r, O) = (gamma_c (n_c+1), L_c) and (gamma_c n_c, L_c^dag); the
-Hamiltonian drops out of every moment kept here (they commute with sum_i J_i^z).
+the Hamiltonian drops out of every moment kept here (they commute with sum_i J_i^z).  A
+schedule makes the f_c(t) piecewise constant: the equations are integrated piece by piece,
+with the switch times as integration boundaries.
 
-Moments.  The state starts as a product of Dicke states |N_i/2, n_i - N_i/2>,
-so J_i^2 = Nbar_i = (N_i/2)(N_i/2 + 1) throughout, the state stays real in the
-Dicke basis (<X> = <X^T>, hence <J_a^+ J_b^-> = <J_a^- J_b^+>) and only moments
-with as many J^+ as J^- survive.  A *monomial* is a product over domains of one
+Moments.  Collective operators conserve every J_i^2; the equations replace J_i^2 by one
+c-number, the initial <J_i^2> (N_i bar = (N_i/2)(N_i/2 + 1) for Dicke and coherent states,
+N_i/2 + m_i^2 for "k of N_i spins up").  All operators are real in the Dicke basis, so
+<X> = <X^T> (hence <J_a^+ J_b^-> = <J_a^- J_b^+>), and the generator is U(1) covariant,
+so only moments with as many J^+ as J^- are kept; the K-dephased initial state that every
+solver evolves gives them the same values as the pure request (``initial_moments``).  A
+*monomial* is a product over domains of one
 of {1, J_i^z, J_i^+, J_i^-} per domain, e.g. J_1^z J_2^+ J_3^-.  The generator
 maps a monomial to products in which one domain carries a word of degree
 <= 2 (normal ordered as (J^z)^k (J^+-)^q with J^+J^- = Nbar - (J^z)^2 + J^z and
@@ -41,7 +46,10 @@ a single operator of that domain, symmetric ordering of J^z with J^+-:
   <J_i^z>, <J_i^z J_j^z> and <J_i^+ J_j^->; three-domain moments are
   factorised with vanishing third cumulant.  For M = 2 it equals "paper".
 
-Both closures are exact at t = 0 (product of Dicke states) and keep every
+Both closures are exact at t = 0 for products of Dicke states and of "k of N up" states
+(sharp J_i^z, no coherences); for coherent spin states d<J_i^z>/dt at t = 0 is off by
+exactly -(sum of the gamma_c, kappa_i acting on i) Var(J_i^z) = -(...) (N_i/4) sin^2 theta_i.
+Both keep every
 conservation law that is linear in the moments (for M = 2 the total spin
 <J_1.J_2> of the shared reservoir).  For two domains the steady state converges
 to the exact one like N_1^-2; the transient keeps an O(0.1) error (the mean-field
@@ -67,12 +75,14 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.integrate import solve_ivp
 
+from .initial import (Coherent, Dicke, InitialState, SpinsUp, _describe, _parse_item,
+                      resolve_initial)
 from .model import InputError
 from .results import MasterResult, format_table, versions
-from .validation import check_initial, check_times
+from .validation import check_times
 
-__all__ = ["solve_mean_field", "mean_field_equations", "MeanFieldResult", "MeanFieldModel",
-           "MeanFieldBreakdown", "CLOSURES"]
+__all__ = ["solve_mean_field", "mean_field_equations", "initial_moments", "MeanFieldResult",
+           "MeanFieldModel", "InitialMoments", "MeanFieldBreakdown", "CLOSURES"]
 
 CLOSURES = ("paper", "pairs")
 
@@ -259,44 +269,47 @@ class _Term:
         self.target, self.coef, self.rate, self.nbar, self.factors = target, coef, rate, nbar, factors
 
 
-def _channels(chain, n_thermal, kappa, n_local):
-    """(rate symbol, numeric rate, domains, sign) of every jump operator with a non-zero rate."""
-    out = []
-    for c in range(chain.M - 1):
-        g, n = float(chain.gamma[c]), float(n_thermal[c])
-        out.append((f"g{c + 1}(n{c + 1}+1)" if n else f"g{c + 1}", g * (n + 1), (c, c + 1), -1))
-        if n > 0:
-            out.append((f"g{c + 1}n{c + 1}", g * n, (c, c + 1), +1))
-    if kappa is not None:
-        for i in range(chain.M):
-            k, n = float(kappa[i]), float(n_local[i])
-            if k > 0:
-                out.append((f"k{i + 1}(m{i + 1}+1)" if n else f"k{i + 1}", k * (n + 1), (i,), -1))
-                if n > 0:
-                    out.append((f"k{i + 1}m{i + 1}", k * n, (i,), +1))
-    return out
+def _channel_structure(chain):
+    """(symbol, domains, sign) of every jump channel of ``chain.channels()``, and their rates.
 
+    The channels are exactly those of ``trajspin.channels.Channels`` (same order, same rates):
+    shared reservoir c emits through L_c at gamma_c (n_c + 1) f_c(t) and absorbs through
+    L_c^dag at gamma_c n_c f_c(t); domain i's own reservoir emits through J_i^- at
+    kappa_i (nl_i + 1) and absorbs through J_i^+ at kappa_i nl_i.
 
-class MeanFieldModel:
-    """The closed moment equations of one chain, reservoir set and closure.
-
-    Attributes
-    ----------
-    monomials : list of tuple
-        Kept moments; ``monomials[k][i]`` is the symbol (0: 1, 1: J^z, 2: J^+, 3: J^-)
-        of domain i.  The first M are <J_i^z>.
-    labels : list of str
-    scale : ndarray, shape (n,)
-        prod of N_i over the domains of each monomial; the ODE variable is <X>/scale.
+    Returns
+    -------
+    structure : tuple of (str, tuple of int, int)
+        Rate symbol (for printing), the 1 or 2 domains of O, and -1 (O = sum J^-) or +1
+        (O = sum J^+).
+    rates : ndarray, shape (P, C)
+        Rate of channel k in schedule piece p.
+    starts : ndarray, shape (P,)
+        Start time of each piece (0 first).
     """
+    ch = chain.channels()
+    out = []
+    for k in range(ch.C):
+        d0, d1 = (int(x) for x in ch.domains[k])
+        sign = int(ch.direction[k])
+        if d1 >= 0:                                   # shared reservoir c = d0
+            c = d0 + 1
+            hot = chain.n_thermal[d0] > 0
+            sym = (f"g{c}(n{c}+1)" if hot else f"g{c}") if sign < 0 else f"g{c}n{c}"
+            out.append((sym, (d0, d1), sign))
+        else:                                         # local reservoir of domain d0
+            i = d0 + 1
+            hot = chain.n_thermal_local[d0] > 0
+            sym = (f"k{i}(m{i}+1)" if hot else f"k{i}") if sign < 0 else f"k{i}m{i}"
+            out.append((sym, (d0,), sign))
+    return tuple(out), np.asarray(ch.rates, dtype=float), np.asarray(ch.starts, dtype=float)
 
-    def __init__(self, chain, n_thermal, closure="pairs", kappa=None, n_local=None):
-        if closure not in CLOSURES:
-            raise InputError(f"closure must be one of {CLOSURES}, got {closure!r}")
-        self.chain, self.closure = chain, closure
-        M = chain.M
-        self.M = M
-        self.channels = _channels(chain, n_thermal, kappa, n_local)
+
+class _Symbolic:
+    """Closed equations of M domains for one set of jump channels (no numbers but Fractions)."""
+
+    def __init__(self, M, structure, closure):
+        self.M, self.structure, self.closure = M, structure, closure
         self.monomials = [tuple(Z if d == i else ONE for d in range(M)) for i in range(M)]
         self.index = {m: k for k, m in enumerate(self.monomials)}
         self.terms = []
@@ -308,12 +321,7 @@ class MeanFieldModel:
                 raise InputError(f"closure {closure!r} needs more than 20000 moments for M = {M}; "
                                  "use closure='pairs'")
         self.labels = [label(m) for m in self.monomials]
-        sizes = np.asarray(chain.sizes, dtype=float)
-        self.scale = np.array([np.prod(sizes[[d for d, s in enumerate(m) if s != ONE]])
-                               for m in self.monomials])
-        self._compile()
 
-    # -- symbolic derivation --------------------------------------------------------
     def _var(self, mono):
         if mono not in self.index:
             self.index[mono] = len(self.monomials)
@@ -348,11 +356,10 @@ class MeanFieldModel:
     def _derive(self, k):
         mono = self.monomials[k]
         M = self.M
-        for r, (_, _, doms, sign) in enumerate(self.channels):
+        for r, (_, doms, sign) in enumerate(self.structure):
             action = channel_action(len(doms), tuple(mono[d] for d in doms), sign)
             for elems, c in action:
-                # close each touched domain
-                per_dom = [_close_domain(e) for e in elems]
+                per_dom = [_close_domain(e) for e in elems]      # close each touched domain
                 for combo in itertools.product(*per_dom):
                     coef = c
                     new = list(mono)
@@ -373,38 +380,95 @@ class MeanFieldModel:
                     for cf, fv in self._factorise(canon):
                         self.terms.append(_Term(k, coef * cf, r, dict(nbar), mean_vars + fv))
 
-    # -- numerics -------------------------------------------------------------------
-    def _compile(self):
-        sizes = np.asarray(self.chain.sizes, dtype=float)
-        nbar = 0.5 * sizes * (0.5 * sizes + 1.0)
-        rates = np.array([ch[1] for ch in self.channels])
+
+@lru_cache(maxsize=64)
+def _symbolic(M, structure, closure):
+    return _Symbolic(M, structure, closure)
+
+
+def dicke_casimir(sizes):
+    """<J_i^2> = (N_i/2)(N_i/2 + 1) of the symmetric ladders (the paper's N_i bar), shape (M,)."""
+    s = np.asarray(sizes, dtype=float)
+    return 0.5 * s * (0.5 * s + 1.0)
+
+
+class MeanFieldModel:
+    """The closed moment equations of one chain (all its reservoirs and schedule) and closure.
+
+    Parameters
+    ----------
+    chain : Chain
+        Sizes, shared and local reservoirs, temperatures and schedule (``chain.channels()``).
+    closure : {"pairs", "paper"}
+    casimir : array_like, shape (M,), optional
+        The c-number that stands for each conserved J_i^2 in the equations.  Default
+        (N_i/2)(N_i/2 + 1) (products of Dicke states); a mixture over total spins j_i uses its
+        mean <J_i^2> (see ``analysis/MEAN_FIELD.md``, section 4).
+
+    Attributes
+    ----------
+    monomials : list of tuple
+        Kept moments; ``monomials[k][i]`` is the symbol (0: 1, 1: J^z, 2: J^+, 3: J^-)
+        of domain i.  The first M are <J_i^z>.
+    labels : list of str
+    channels : tuple of (str, tuple of int, int)
+        Rate symbol, domains and sign (-1 emission, +1 absorption) of each jump channel.
+    rates : ndarray, shape (P, C)
+        Rate of each channel in each schedule piece.
+    starts : ndarray, shape (P,)
+        Start time of each schedule piece.
+    scale : ndarray, shape (n,)
+        prod of N_i over the domains of each monomial; the ODE variable is <X>/scale.
+    """
+
+    def __init__(self, chain, closure="pairs", casimir=None):
+        if closure not in CLOSURES:
+            raise InputError(f"closure must be one of {CLOSURES}, got {closure!r}")
+        self.chain, self.closure, self.M = chain, closure, chain.M
+        self.channels, self.rates, self.starts = _channel_structure(chain)
+        sym = _symbolic(chain.M, self.channels, closure)
+        self.monomials, self.labels, self.terms = sym.monomials, sym.labels, sym.terms
+        self.n = len(self.monomials)
+        sizes = np.asarray(chain.sizes, dtype=float)
+        self.scale = np.array([np.prod(sizes[[d for d, s in enumerate(m) if s != ONE]])
+                               for m in self.monomials])
+        self.casimir = (dicke_casimir(chain.sizes) if casimir is None
+                        else np.asarray(casimir, dtype=float).copy())
+        self._groups = [self._compile(p) for p in range(self.rates.shape[0])]
+
+    @property
+    def n_pieces(self) -> int:
+        return self.rates.shape[0]
+
+    def _compile(self, piece):
+        """Numeric coefficients of piece ``piece``: [(targets, coefficients, factor indices)]."""
+        rates = self.rates[piece]
         groups = {}
         for t in self.terms:
             c = float(t.coef) * rates[t.rate]
             for d, p in t.nbar.items():
-                c *= nbar[d] ** p
-            c *= np.prod(self.scale[t.factors]) / self.scale[t.target] if t.factors else 1.0 / self.scale[t.target]
+                c *= self.casimir[d] ** p
+            c *= (np.prod(self.scale[t.factors]) if t.factors else 1.0) / self.scale[t.target]
             g = groups.setdefault(len(t.factors), ([], [], []))
             g[0].append(t.target)
             g[1].append(c)
             g[2].append(t.factors)
-        self._groups = [(np.array(g[0], dtype=np.int64), np.array(g[1]),
-                         np.array(g[2], dtype=np.int64).reshape(len(g[0]), nf))
-                        for nf, g in sorted(groups.items())]
-        self.n = len(self.monomials)
+        return [(np.array(g[0], dtype=np.int64), np.array(g[1]),
+                 np.array(g[2], dtype=np.int64).reshape(len(g[0]), nf))
+                for nf, g in sorted(groups.items())]
 
-    def rhs(self, t, y):
-        """d y/dt for the scaled moments y, shape (n,)."""
+    def rhs(self, t, y, piece=0):
+        """d y/dt for the scaled moments y, shape (n,), with the rates of schedule piece ``piece``."""
         out = np.zeros(self.n)
-        for tgt, c, idx in self._groups:
+        for tgt, c, idx in self._groups[piece]:
             w = c * np.prod(y[idx], axis=1) if idx.shape[1] else c
             out += np.bincount(tgt, weights=w, minlength=self.n)
         return out
 
-    def jacobian(self, t, y):
+    def jacobian(self, t, y, piece=0):
         """d rhs / d y: dense for n <= 200, else CSC sparse."""
-        rows, cols, vals = [], [], []
-        for tgt, c, idx in self._groups:
+        rows, cols, vals = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0)]
+        for tgt, c, idx in self._groups[piece]:
             nf = idx.shape[1]
             if nf == 0:
                 continue
@@ -421,16 +485,15 @@ class MeanFieldModel:
             return J
         return sp.csc_matrix((vals, (rows, cols)), shape=(self.n, self.n))
 
-    def initial(self, n0):
-        """Scaled moments of the product of Dicke states with excitations n0, shape (n,)."""
-        m = np.asarray(n0, dtype=float) - 0.5 * np.asarray(self.chain.sizes, dtype=float)
-        y = np.empty(self.n)
-        for k, mono in enumerate(self.monomials):
-            if any(s in (P, MI) for s in mono):
-                y[k] = 0.0
-            else:
-                y[k] = np.prod([m[d] for d, s in enumerate(mono) if s == Z])
-        return y / self.scale
+    def initial(self, start):
+        """Scaled initial moments, shape (n,).
+
+        ``start`` is a sequence of excitation numbers n_i (product of Dicke states) or an
+        ``InitialMoments`` (any accepted initial state).
+        """
+        if not isinstance(start, InitialMoments):
+            start = InitialMoments.dicke(self.chain, start)
+        return np.array([start.value(m) for m in self.monomials]) / self.scale
 
     # -- printing -------------------------------------------------------------------
     def equations(self):
@@ -456,6 +519,147 @@ class MeanFieldModel:
             rhs = " ".join(parts).lstrip("+ ") if parts else "0"
             lines.append(f"d<{self.labels[k]}>/dt = {rhs}")
         return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------
+# Initial moments
+# ----------------------------------------------------------------------------------------
+
+class InitialMoments:
+    """Moments of an accepted initial state, as the closure needs them.
+
+    The state is a weighted sum of components; each component is a product over domains
+    (per-domain means of 1, J^z, J^+, J^-) or, for a user state vector, one whole-chain
+    vector.  Only U(1)-neutral moments (as many J^+ as J^-) are asked for, so the K-dephased
+    state that the solvers evolve gives the same values as the pure request.
+
+    Attributes
+    ----------
+    casimir : ndarray, shape (M,)
+        <J_i^2>, the c-number the closure uses for each conserved J_i^2.
+    label : str
+    excitations : tuple of int or None
+        n_i when the state is a product of Dicke states.
+    sharp : bool
+        True when every J_i^z is sharp and <J_i^+-> = 0 (Dicke and "k of N up" products):
+        every closed derivative is then exact at t = 0.
+    """
+
+    def __init__(self, chain, casimir, label, excitations=None, products=(), vectors=(),
+                 sharp=False):
+        self.chain = chain
+        self.casimir = np.asarray(casimir, dtype=float)
+        self.label = label
+        self.excitations = excitations
+        self.sharp = sharp
+        self._products = list(products)     # [(weight, z (M,), a (M,))]: <J^z>, <J^+> = <J^->
+        self._vectors = list(vectors)       # [(weight, tensor psi, [(jz, jplus) per domain])]
+
+    @classmethod
+    def dicke(cls, chain, n):
+        n = np.asarray(n, dtype=float)
+        z = n - 0.5 * np.asarray(chain.sizes, dtype=float)
+        return cls(chain, dicke_casimir(chain.sizes), "dicke", tuple(int(x) for x in n),
+                   [(1.0, z, np.zeros(chain.M))], sharp=True)
+
+    def value(self, mono):
+        """<X> of a neutral monomial (tuple of per-domain symbols)."""
+        total = 0.0
+        for w, z, a in self._products:
+            v = w
+            for d, s in enumerate(mono):
+                if s == Z:
+                    v *= z[d]
+                elif s in (P, MI):
+                    v *= a[d]
+            total += v
+        for w, psi, ops in self._vectors:
+            phi = psi
+            for d, s in enumerate(mono):
+                if s == ONE:
+                    continue
+                jz, jp = ops[d]
+                mat = jz if s == Z else jp if s == P else jp.T
+                phi = np.moveaxis(np.tensordot(mat, phi, axes=(1, d)), 0, d)
+            total += w * float(np.sum(psi * phi))
+        return total
+
+
+def _ladder_ops(two_j):
+    """J^z = diag(n' - j) and J^+ on the ladder n' = 0..2j (J^+|n'> = sqrt((n'+1)(2j-n'))|n'+1>)."""
+    n = np.arange(two_j + 1, dtype=float)
+    jp = np.zeros((two_j + 1, two_j + 1))
+    jp[np.arange(1, two_j + 1), np.arange(two_j)] = np.sqrt((n[:-1] + 1.0) * (two_j - n[:-1]))
+    return np.diag(n - 0.5 * two_j), jp
+
+
+def _domain_moments(item, N):
+    """(<J^z>, <J^+> = <J^->, <J^2>, sharp) of one domain's request, closed forms (any N)."""
+    if isinstance(item, Dicke):
+        return item.n - 0.5 * N, 0.0, 0.5 * N * (0.5 * N + 1.0), True
+    if isinstance(item, SpinsUp):
+        # k of N spins up, no single-spin coherence: J^z = m sharp, <J^+ J^-> = k, so
+        # <J^2> = <J^+J^-> + m^2 - m = N/2 + m^2 (analysis/MEAN_FIELD.md, section 4).
+        m = item.k - 0.5 * N
+        return m, 0.0, 0.5 * N + m * m, True
+    if isinstance(item, Coherent):
+        # every spin cos(theta/2)|up> + sin(theta/2)|down>: <J^z> = (N/2) cos theta,
+        # <J^+> = <J^-> = (N/2) sin theta, Var(J^z) = (N/4) sin^2 theta, j = N/2 sharp
+        th = float(item.theta)
+        return 0.5 * N * np.cos(th), 0.5 * N * np.sin(th), 0.5 * N * (0.5 * N + 1.0), False
+    raise InputError(f"the mean field cannot read the initial request {item!r}")
+
+
+def initial_moments(chain, initial=None) -> InitialMoments:
+    """Parse ``initial=`` as every solver does and return the moments the closure needs.
+
+    Per-domain requests (int, Dicke(n), "excited", "ground", "half", "dicke:n", SpinsUp(k) /
+    "up:k", Coherent(theta) / "coherent:theta") use closed forms, so any N up to 10^8 works.
+    A state vector on the coupled Dicke basis, or an ``InitialState`` made by
+    ``trajspin.initial.resolve_initial``, is read through its components (small chains).
+    """
+    if initial is None:
+        initial = chain.default_excitations()
+    per_domain = not isinstance(initial, (InitialState, str))
+    if per_domain:
+        try:
+            items = list(initial)
+        except TypeError:
+            per_domain = False
+        else:
+            per_domain = len(items) == chain.M
+    if not per_domain:
+        # state vectors, InitialState objects and malformed requests: resolve_initial
+        # checks them (normalisation, phases, lengths) and reports in one line.
+        return _moments_of_state(chain, resolve_initial(chain, initial))
+    parsed = [_parse_item(x, N, i) for i, (x, N) in enumerate(zip(items, chain.sizes))]
+    z, a, cas, sharp = (np.array(v) for v in zip(*[_domain_moments(p, N)
+                                                  for p, N in zip(parsed, chain.sizes)]))
+    exc = tuple(p.n for p in parsed) if all(isinstance(p, Dicke) for p in parsed) else None
+    label = ", ".join(_describe(p, N) for p, N in zip(parsed, chain.sizes))
+    return InitialMoments(chain, cas, label, exc, [(1.0, z, a)], sharp=bool(np.all(sharp)))
+
+
+def _moments_of_state(chain, state):
+    """InitialMoments of a resolved InitialState (mixture of product or whole-chain states)."""
+    M = chain.M
+    products, vectors = [], []
+    casimir = np.zeros(M)
+    for w, sizes2j, part in state.components:
+        two_j = np.asarray(sizes2j, dtype=float)
+        casimir += w * 0.5 * two_j * (0.5 * two_j + 1.0)
+        ops = [_ladder_ops(int(s)) for s in sizes2j]
+        if isinstance(part, list):
+            z = np.array([float(v @ jz @ v) for v, (jz, _) in zip(part, ops)])
+            a = np.array([float(v @ jp @ v) for v, (_, jp) in zip(part, ops)])
+            products.append((w, z, a))
+        else:
+            vectors.append((w, np.asarray(part, dtype=float).reshape([int(s) + 1 for s in sizes2j]),
+                            ops))
+    exc = None if state.basis_state is None else tuple(int(x) for x in state.basis_state)
+    sharp = exc is not None or (not vectors and all(
+        not np.any(a) and np.array_equal(z, products[0][1]) for _, z, a in products))
+    return InitialMoments(chain, casimir, state.label, exc, products, vectors, sharp=sharp)
 
 
 # ----------------------------------------------------------------------------------------
@@ -515,74 +719,40 @@ class MeanFieldResult(MasterResult):
     __repr__ = __str__
 
 
-def _per_reservoir(value, count, what):
-    arr = np.atleast_1d(np.asarray(value, dtype=float))
-    if arr.ndim != 1 or arr.size not in (1, count):
-        raise InputError(f"{what} needs a scalar or one value per entry ({count}), got {np.shape(value)}")
-    arr = np.broadcast_to(arr, (count,)).astype(float)
-    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-        raise InputError(f"{what} must be finite and >= 0, got {arr.tolist()}")
-    return arr
+def _chain_with(chain, n_thermal):
+    """The chain to simulate: ``chain`` itself, or a copy with the ``n_thermal`` shorthand.
 
-
-def _reservoirs(chain, n_thermal):
-    """Thermal occupations per reservoir and local channels, from the arguments and the chain."""
-    own = getattr(chain, "n_thermal", None)
-    own = None if own is None else _per_reservoir(own, chain.M - 1, "chain.n_thermal")
+    ``n_thermal=`` is kept as a shorthand for ``Chain(..., n_thermal=...)``: it may set the
+    shared reservoirs' occupations of a zero-temperature chain, or repeat the chain's own
+    values; it may not contradict them.
+    """
     if n_thermal is None:
-        nth = own if own is not None else np.zeros(chain.M - 1)
-    else:
-        nth = _per_reservoir(n_thermal, chain.M - 1, "n_thermal")
-        if own is not None and np.any(own) and not np.allclose(own, nth):
-            raise InputError(f"n_thermal={nth.tolist()} contradicts the chain's own "
-                             f"n_thermal={own.tolist()}; give it in one place")
-    kappa = getattr(chain, "kappa", None)
-    n_local = None
-    if kappa is not None:
-        kappa = _per_reservoir(kappa, chain.M, "chain.kappa")
-        if not np.any(kappa):
-            kappa = None
-        else:
-            n_local = _per_reservoir(getattr(chain, "n_thermal_local", 0.0) or 0.0, chain.M,
-                                     "chain.n_thermal_local")
-    if getattr(chain, "schedule", None) is not None:
-        raise InputError("solve_mean_field does not support reservoir schedules yet")
-    return nth, kappa, n_local
-
-
-@lru_cache(maxsize=32)
-def _model_cached(sizes, gamma, nth, closure, kappa, n_local):
-    from .model import Chain
-    chain = Chain(list(sizes), gamma=list(gamma))
-    return MeanFieldModel(chain, np.array(nth), closure,
-                          None if kappa is None else np.array(kappa),
-                          None if n_local is None else np.array(n_local))
-
-
-def _model(chain, nth, closure, kappa, n_local):
-    return _model_cached(tuple(chain.sizes), tuple(chain.gamma.tolist()), tuple(nth.tolist()), closure,
-                         None if kappa is None else tuple(kappa.tolist()),
-                         None if n_local is None else tuple(n_local.tolist()))
-
-
-def _check_initial(chain, initial):
-    if initial is not None and (isinstance(initial, (str, bytes, dict)) or hasattr(initial, "state")
-                                or hasattr(initial, "psi")):
-        raise InputError(
-            "the mean field starts from a product of Dicke states |N_i/2, n_i - N_i/2> only: pass "
-            "initial as a sequence of excitation numbers n_i. Coherent spin states (<J^+> != 0), "
-            "'k of N spins up' mixtures over j (J_i^2 != Nbar_i) and general coupled states are "
-            "outside the closure")
-    return check_initial(chain, initial)
+        return chain
+    nth = np.atleast_1d(np.asarray(n_thermal, dtype=float))
+    if nth.ndim != 1 or nth.size not in (1, chain.M - 1):
+        raise InputError(f"n_thermal needs a scalar or one value per shared reservoir "
+                         f"({chain.M - 1}), got shape {np.shape(n_thermal)}")
+    nth = np.broadcast_to(nth, (chain.M - 1,))
+    if not np.all(np.isfinite(nth)) or np.any(nth < 0):
+        raise InputError(f"n_thermal must be finite and >= 0, got {nth.tolist()}")
+    if np.allclose(nth, chain.n_thermal, rtol=1e-12, atol=0.0):
+        return chain
+    if np.any(chain.n_thermal):
+        raise InputError(f"n_thermal={nth.tolist()} contradicts the chain's own "
+                         f"n_thermal={chain.n_thermal.tolist()}; give it in one place (the Chain)")
+    return type(chain)(chain.sizes, gamma=chain.gamma, n_thermal=nth, kappa=chain.kappa,
+                       n_thermal_local=chain.n_thermal_local, omega0=chain.omega0,
+                       schedule=chain.schedule)
 
 
 def mean_field_equations(chain, closure="pairs", n_thermal=None) -> str:
-    """The closed moment equations of ``chain`` as text (symbols: g_c = gamma_c, n_c, N_i bar).
+    """The closed moment equations of ``chain`` as text.
 
-    ``<J1+ J2->`` is half the paper's <A>; ``<J1z J2+ J3->`` half its <J_1^z B>.
+    Symbols: g_c = gamma_c (times the schedule factor f_c(t) if the chain has a schedule),
+    n_c the thermal occupation, k_i / m_i the local rate and occupation, N_i bar the c-number
+    standing for J_i^2.  ``<J1+ J2->`` is half the paper's <A>; ``<J1z J2+ J3->`` half its <J_1^z B>.
     """
-    nth, kappa, n_local = _reservoirs(chain, n_thermal)
-    return _model(chain, nth, closure, kappa, n_local).equations()
+    return MeanFieldModel(_chain_with(chain, n_thermal), closure).equations()
 
 
 def solve_mean_field(chain, times, initial=None, n_thermal=None, closure="pairs", rtol=1e-10,
@@ -592,16 +762,21 @@ def solve_mean_field(chain, times, initial=None, n_thermal=None, closure="pairs"
     Parameters
     ----------
     chain : Chain
-        Any sizes from 1 to ~10^8 spins per domain; ``chain.gamma`` per reservoir.
+        Any sizes from 1 to ~10^8 spins per domain, with everything ``Chain`` holds: rate
+        gamma_c and thermal occupation n_c per shared reservoir, local reservoirs kappa_i
+        (occupation nl_i), temperatures, and a piecewise-constant ``schedule``.
     times : array_like, shape (T,)
         Strictly increasing, >= 0, units of 1/gamma; the initial state is at t = 0.
-    initial : sequence of int, optional
-        Excitation numbers n_i of the initial product of Dicke states (default paper
-        eq. 4: (N_1, 0, .., 0)).  Other kinds of initial state are refused.
+    initial : optional
+        As for every solver (``trajspin.initial``): one item per domain, an int n / Dicke(n) /
+        "excited" / "ground" / "half" / "dicke:n" (Dicke state), SpinsUp(k) / "up:k" (k of N_i
+        spins up), Coherent(theta) / "coherent:theta"; or a normalised state vector on the
+        coupled Dicke basis; or an ``InitialState``.  Default paper eq. 4: (N_1, 0, .., 0).
+        How each sets the moments: ``analysis/MEAN_FIELD.md``, section 4.
     n_thermal : float or sequence of float (M-1), optional
-        Thermal occupation n_c of each reservoir (emission gamma_c (n_c+1) L_c,
-        absorption gamma_c n_c L_c^dag).  Default: the chain's own ``n_thermal`` if it
-        has one, else 0.
+        Shorthand for ``Chain(..., n_thermal=...)``: sets the shared reservoirs' occupations
+        of a zero-temperature chain, or repeats the chain's; contradicting a finite-temperature
+        chain is an error.  The result's ``chain`` is the chain actually simulated.
     closure : {"pairs", "paper"}
         "pairs" (default): second order, at most M^2 moments, any M; stable for the
         paper's chains.  "paper": the rules S1 with every multi-domain moment kept
@@ -618,9 +793,13 @@ def solve_mean_field(chain, times, initial=None, n_thermal=None, closure="pairs"
     -------
     MeanFieldResult
         ``.jz`` (T, M), ``.jz_over_n``, ``.moments`` (T, n) with ``.labels``.
+
+    Notes
+    -----
+    A schedule is integrated piece by piece, each piece with its own rates, from one switch
+    time to the next (the switch times are integration boundaries, never stepped over).
     """
     t = check_times(times)
-    n0 = _check_initial(chain, initial)
     if method not in (None, "Radau", "BDF", "LSODA"):
         raise InputError(f"method must be a stiff solver: 'Radau', 'BDF' or 'LSODA', got {method!r}")
     if closure not in CLOSURES:
@@ -628,45 +807,64 @@ def solve_mean_field(chain, times, initial=None, n_thermal=None, closure="pairs"
     for name, tol in (("rtol", rtol), ("atol", atol)):
         if not (np.isfinite(tol) and tol > 0):
             raise InputError(f"{name} must be a positive number, got {tol!r}")
-    nth, kappa, n_local = _reservoirs(chain, n_thermal)
-    start = time.perf_counter()
-    model = _model(chain, nth, closure, kappa, n_local)
+    chain = _chain_with(chain, n_thermal)
+    start = initial_moments(chain, initial)
+    wall = time.perf_counter()
+    model = MeanFieldModel(chain, closure, casimir=start.casimir)
     if method is None:
         method = "LSODA" if model.n <= 200 else "BDF"
     if method == "LSODA" and model.n > 200:
         raise InputError(f"LSODA needs a dense Jacobian; use 'BDF' or 'Radau' for {model.n} moments")
-    y0 = model.initial(n0)
+    y0 = model.initial(start)
     Y = np.full((t.size, model.n), np.nan)
     Y[t == 0.0] = y0
-    nfev, breakdown = 0, None
-    if t[-1] > 0:
-        M = chain.M
+    nfev, breakdown, why = 0, None, None
+    M = chain.M
 
-        def unphysical(_, y):            # > 0 while every |<J_i^z>|/N_i <= 1/2 (+ margin)
-            return BREAKDOWN_MARGIN + 0.5 - np.max(np.abs(y[:M]))
-        unphysical.terminal = True
+    def unphysical(_, y, *args):        # > 0 while every |<J_i^z>|/N_i <= 1/2 (+ margin)
+        return BREAKDOWN_MARGIN + 0.5 - np.max(np.abs(y[:M]))
+    unphysical.terminal = True
 
+    bounds = np.append(model.starts, np.inf)
+    y, t_now = y0, 0.0
+    for p in range(model.n_pieces):
+        t_end = min(bounds[p + 1], t[-1])
+        if t_end <= t_now:
+            continue
+        inside = (t > t_now) & (t <= t_end)
+        t_eval = np.append(t[inside], t_end) if not (inside.any() and t[inside][-1] == t_end) \
+            else t[inside]
         with np.errstate(over="ignore", invalid="ignore"):
-            sol = solve_ivp(model.rhs, (0.0, t[-1]), y0, method=method, t_eval=t, rtol=rtol,
-                            atol=atol, jac=model.jacobian, events=unphysical)
-        nfev = int(sol.nfev)
-        Y[np.searchsorted(t, sol.t)] = sol.y.T
-        if sol.status == 1:
-            breakdown = float(sol.t_events[0][0])
-        elif sol.status != 0:
-            breakdown = float(sol.t[-1]) if sol.t.size else 0.0
-        if breakdown is not None:
-            i = int(np.argmax(np.abs(sol.y_events[0][0][:M]))) if sol.status == 1 else None
-            why = (f"<J_{i + 1}^z>/N_{i + 1} left [-1/2, 1/2]" if i is not None
-                   else f"the integrator stopped ({sol.message})")
-            warnings.warn(f"mean field ({closure} closure) of {chain!r} breaks down at "
-                          f"gamma*t = {breakdown:.4g}: {why}; later times are NaN. The closure "
-                          "is meant for large, strongly unbalanced domains (see analysis/README.md).",
-                          MeanFieldBreakdown, stacklevel=2)
+            sol = solve_ivp(model.rhs, (t_now, t_end), y, method=method, t_eval=t_eval, rtol=rtol,
+                            atol=atol, jac=model.jacobian, events=unphysical, args=(p,))
+        nfev += int(sol.nfev)
+        keep = sol.t <= t_end
+        got = np.isin(t, sol.t[keep]) & inside
+        Y[got] = sol.y.T[np.searchsorted(sol.t, t[got])]
+        if sol.status != 0:
+            if sol.status == 1:
+                breakdown = float(sol.t_events[0][0])
+                i = int(np.argmax(np.abs(sol.y_events[0][0][:M])))
+                why = f"<J_{i + 1}^z>/N_{i + 1} left [-1/2, 1/2]"
+            else:
+                breakdown = float(sol.t[-1]) if sol.t.size else t_now
+                why = f"the integrator stopped ({sol.message})"
+            break
+        y, t_now = sol.y[:, -1], t_end
+    if breakdown is not None:
+        Y[t > breakdown] = np.nan
+        warnings.warn(f"mean field ({closure} closure) of {chain!r} breaks down at "
+                      f"gamma*t = {breakdown:.4g}: {why}; later times are NaN. The closure "
+                      "is meant for large, strongly unbalanced domains (see analysis/README.md).",
+                      MeanFieldBreakdown, stacklevel=2)
     moments = Y * model.scale
-    meta = {"initial": list(n0), "closure": closure, "n_thermal": nth.tolist(),
-            "breakdown_time": breakdown,
-            "kappa": None if kappa is None else kappa.tolist(), "solver": f"solve_ivp {method}",
+    meta = {"initial": list(start.excitations) if start.excitations is not None else start.label,
+            "initial_label": start.label, "casimir": start.casimir.tolist(),
+            "exact_at_t0": start.sharp, "closure": closure,
+            "n_thermal": chain.n_thermal.tolist(), "kappa": chain.kappa.tolist(),
+            "n_thermal_local": chain.n_thermal_local.tolist(),
+            "schedule": None if chain.schedule is None else chain.schedule.to_dict(),
+            "breakdown_time": breakdown, "solver": f"solve_ivp {method}",
             "rtol": rtol, "atol": atol, "nfev": nfev, "n_moments": model.n,
-            "wall_time": time.perf_counter() - start, "versions": versions()}
+            "wall_time": time.perf_counter() - wall, "versions": versions()}
     return MeanFieldResult(chain, t, moments, model.labels, meta)
