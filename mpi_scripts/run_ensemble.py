@@ -100,7 +100,8 @@ def main(argv=None):
     cfg = payload
     try:
         t0 = time.monotonic()
-        task = EnsembleTask(cfg.chain(), cfg.times, cfg.seed, cfg.initial, records=cfg.records)
+        task = EnsembleTask(cfg.chain(), cfg.times, cfg.seed, cfg.initial_request(),
+                            records=cfg.records, observables=cfg.observables)
         if comm is not None:
             comm.Barrier()
         setup = time.monotonic() - t0

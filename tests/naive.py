@@ -261,3 +261,181 @@ def naive_jump_statistics(sizes, gamma, tmax, dt, ntraj, seed):
             first[i], ch[i] = tr["jump_times"][0], tr["jump_channels"][0]
     return {"first_jump_time": first, "njumps": nj,
             "channels_of_first_jump": ch}
+
+
+# ---------------------------------------------------------------------------------------------
+# General reference: temperature, local reservoirs, schedules, spin-resolved domains,
+# initial states, observables, negativity.  Each domain is represented either by its
+# symmetric Dicke ladder (N + 1 states, n excitations) or, for domains listed in ``spins``,
+# by the full 2^N space of its N spins-1/2 (single-spin basis (|down>, |up>)), where
+# J^- = sum_n sigma_n^- is built spin by spin.  Nothing here knows about sectors or j.
+# ---------------------------------------------------------------------------------------------
+def local_operators(N, spin_resolved=False):
+    """(J^-, J^z) of one domain: Dicke ladder (N+1) or full spin space (2^N)."""
+    if not spin_resolved:
+        return dicke_lowering(N), dicke_jz(N)
+    sm = np.array([[0.0, 1.0], [0.0, 0.0]])       # |down><up|
+    sz = np.diag([-0.5, 0.5])
+    jm = np.zeros((2**N, 2**N))
+    jz = np.zeros((2**N, 2**N))
+    for n in range(N):
+        jm += _embed_list(sm, n, [2] * N)
+        jz += _embed_list(sz, n, [2] * N)
+    return jm, jz
+
+
+def _embed_list(op, i, dims):
+    out = np.eye(1)
+    for k, d in enumerate(dims):
+        out = np.kron(out, op if k == i else np.eye(d))
+    return out
+
+
+def general_operators(sizes, spins=()):
+    """Full-space J_i^-, J_i^z and the local dimensions (domains in ``spins`` spin-resolved)."""
+    locs = [local_operators(N, i in spins) for i, N in enumerate(sizes)]
+    dims = [a.shape[0] for a, _ in locs]
+    jm = [_embed_list(a, i, dims) for i, (a, _) in enumerate(locs)]
+    jz = [_embed_list(z, i, dims) for i, (_, z) in enumerate(locs)]
+    return jm, jz, dims
+
+
+def general_channels(sizes, gamma, nth=None, kappa=None, nloc=None, spins=()):
+    """[(O_k, rate_k)] in the order of ``trajspin.Chain.channels()`` (zero rates left out)."""
+    M = len(sizes)
+    g, nt = _per(gamma, M - 1, "gamma"), _per(nth, M - 1, "nth")
+    k, nl = _per(kappa, M, "kappa"), _per(nloc, M, "nloc")
+    jm, _, _ = general_operators(sizes, spins)
+    out = []
+    for c in range(M - 1):
+        L = jm[c] + jm[c + 1]
+        for O, r in ((L, g[c] * (nt[c] + 1)), (L.T, g[c] * nt[c])):
+            out.append((O, r))
+    for i in range(M):
+        for O, r in ((jm[i], k[i] * (nl[i] + 1)), (jm[i].T, k[i] * nl[i])):
+            out.append((O, r))
+    return out
+
+
+def general_liouvillian(ops_rates, H):
+    """Dense Liouvillian of H and collapse operators sqrt(r) O (row-major vec)."""
+    eye = np.eye(H.shape[0])
+    L = -1j * (np.kron(H, eye) - np.kron(eye, H.T))
+    for O, r in ops_rates:
+        if r > 0:
+            C = np.sqrt(r) * O
+            CdC = C.conj().T @ C
+            L = L + np.kron(C, C.conj()) - 0.5 * (np.kron(CdC, eye) + np.kron(eye, CdC.T))
+    return L
+
+
+def solve_general(sizes, times, rho0, gamma=1.0, nth=None, kappa=None, nloc=None, spins=(),
+                  switch_times=(), factors=None, omega0=1.0):
+    """Dense evolution with a piecewise-constant schedule: expm per piece, exact at switches.
+
+    ``factors`` (P, M-1) multiply both channels of shared reservoir c in piece p; piece p is
+    [switch_times[p-1], switch_times[p]).  Returns the list of density matrices at ``times``.
+    """
+    M = len(sizes)
+    g = _per(gamma, M - 1, "gamma")
+    starts = [0.0] + list(switch_times)
+    factors = np.ones((1, M - 1)) if factors is None else np.asarray(factors, float)
+    _, jz, _ = general_operators(sizes, spins)
+    H = omega0 * sum(jz)
+    Ls = [general_liouvillian(general_channels(sizes, g * factors[p], nth, kappa, nloc, spins), H)
+          for p in range(len(starts))]
+    D = rho0.shape[0]
+    out = []
+    for t in times:
+        v = np.asarray(rho0, complex).reshape(-1)
+        now = 0.0
+        for p, s in enumerate(starts):
+            end = starts[p + 1] if p + 1 < len(starts) else np.inf
+            if t <= s:
+                break
+            dt = min(t, end) - now
+            v = scipy.linalg.expm(Ls[p] * dt) @ v
+            now = min(t, end)
+        out.append(v.reshape(D, D))
+    return out
+
+
+def spins_up_mixture(N, k):
+    """Domain of N spins (full space), k up, averaged over which: projector / C(N, k)."""
+    w = np.array([bin(s).count("1") for s in range(2**N)])
+    # single-spin basis (down, up) = (0, 1): bit value 1 means up
+    P = np.diag((w == k).astype(float))
+    return P / P.trace()
+
+
+def coherent_spins(N, theta):
+    """Every spin cos(theta/2)|up> + sin(theta/2)|down>, full 2^N space (vector)."""
+    v = np.array([np.sin(theta / 2), np.cos(theta / 2)])
+    out = np.ones(1)
+    for _ in range(N):
+        out = np.kron(out, v)
+    return out
+
+
+def ladder_state(N, n):
+    """Dicke ladder basis vector |n> (n excitations), length N + 1."""
+    e = np.zeros(N + 1)
+    e[n] = 1.0
+    return e
+
+
+def product_rho(local_rhos):
+    """Kronecker product of local density matrices (domain order)."""
+    out = np.eye(1)
+    for r in local_rhos:
+        out = np.kron(out, r)
+    return out
+
+
+def naive_observables(rho, sizes, ops_rates, spins=(), pairs=()):
+    """Every observable of ``trajspin.observables`` from a full density matrix.
+
+    Returns dict: jz (M,), jz2 (M,), jz_var (M,), n_dist (M, Nmax+1), coherence (M-1,),
+    channel_rates (C,), log_negativity (len(pairs),), trace.
+    """
+    jm, jz, dims = general_operators(sizes, spins)
+    M = len(sizes)
+    ex = lambda A: float(np.trace(A @ rho).real)
+    out = {"jz": np.array([ex(J) for J in jz]), "jz2": np.array([ex(J @ J) for J in jz])}
+    out["jz_var"] = out["jz2"] - out["jz"] ** 2
+    Nmax = max(sizes)
+    nd = np.zeros((M, Nmax + 1))
+    for i, J in enumerate(jz):
+        d = np.real(np.diag(J)) + sizes[i] / 2.0           # J^z is diagonal in both bases
+        for n in range(sizes[i] + 1):
+            nd[i, n] = float(np.real(np.sum(np.diag(rho)[np.isclose(d, n)])))
+    out["n_dist"] = nd
+    out["coherence"] = np.array([ex(jm[i].T @ jm[i + 1]) for i in range(M - 1)])
+    out["channel_rates"] = np.array([r * ex(O.T @ O) for O, r in ops_rates if r > 0])
+    out["log_negativity"] = np.array([naive_log_negativity(rho, dims, a, b) for a, b in pairs])
+    out["trace"] = float(np.trace(rho).real)
+    return out
+
+
+def naive_log_negativity(rho, dims, a, b):
+    """log2 || (Tr_others rho)^{T_b} ||_1, dense partial trace and transpose."""
+    M = len(dims)
+    t = np.asarray(rho).reshape(dims + dims)
+    others = [k for k in range(M) if k not in (a, b)]
+    # trace out the others one by one (highest axis first)
+    for k in sorted(others, reverse=True):
+        nd = t.ndim // 2
+        t = np.trace(t, axis1=k, axis2=k + nd)
+    keep = [a, b] if a < b else [b, a]
+    da, db = dims[keep[0]], dims[keep[1]]
+    r = t.reshape(da * db, da * db)
+    pt = r.reshape(da, db, da, db).transpose(0, 3, 2, 1).reshape(da * db, da * db)
+    return float(np.log2(np.sum(np.abs(np.linalg.eigvalsh(0.5 * (pt + pt.conj().T))))))
+
+
+def stationary_kernel_projection(L, rho0):
+    """Spectral projection of rho0 on ker L (right/left null spaces), dense."""
+    V = scipy.linalg.null_space(L, rcond=1e-10)
+    W = scipy.linalg.null_space(L.conj().T, rcond=1e-10)
+    v = V @ np.linalg.solve(W.conj().T @ V, W.conj().T @ np.asarray(rho0, complex).reshape(-1))
+    return v.reshape(rho0.shape)

@@ -28,11 +28,14 @@ index = mixed radix of (n_1, ..., n_M) with domain 1 most significant, as ``np.n
 
 Superpositions across excitation sectors.  Every channel changes the total excitation K by
 exactly one and the no-jump evolution conserves it, so the master equation maps the blocks
-rho_{K,K'} with K - K' fixed into each other.  All observables of trajspin commute with K
-(J_i^z, its powers and distribution, J_i^+ J_{i+1}^-, jump rates, and reduced states of
-domain pairs, whose coherences need equal K on both sides).  The solvers therefore evolve
-the K-dephased state sum_K P_K rho(0) P_K, which gives these observables exactly: the exact
-solver as blocks rho_K, trajectories by drawing K with probability ||P_K psi||^2.  Within a
+rho_{K,K'} with K - K' fixed into each other.  The observables J_i^z, its powers and
+distribution, J_i^+ J_{i+1}^- and the jump rates commute with K.  The solvers therefore
+evolve the K-dephased state sum_K P_K rho(0) P_K, which gives these observables exactly: the
+exact solver as blocks rho_K, trajectories by drawing K with probability ||P_K psi||^2.
+The reduced state of a domain pair is different: tracing out the other domains keeps
+coherences between pair states of different excitation when the full state superposes
+sectors, so ``log_negativity`` is refused for such initial states (coherent states, vectors
+spanning several K) rather than computed from the dephased state.  Within a
 sector amplitudes must be real up to one common phase per sector (a coherent state with the
 same azimuth on every domain qualifies); other complex vectors are refused.
 """
@@ -185,7 +188,6 @@ class InitialState:
             for v in part:
                 w = np.convolve(w, v * v)
             return w
-        from .sectors import sector_dims
         basis = self.chain.effective(sizes2j).sectors
         return np.array([float(np.sum(part[basis.sector(K).codes] ** 2))
                          for K in range(basis.K_max + 1)])

@@ -1,5 +1,12 @@
 """Exact density-matrix evolution in the excitation-sector blocks.
 
+Public entry points: ``solve_master`` and ``steady_state``, for every chain and initial state.
+The paper model (zero temperature, shared reservoirs only, no schedule) started in one coupled
+Dicke basis state runs the original cascade described below, unchanged; everything else
+(finite temperature, local reservoirs, schedules, mixtures and superpositions as initial
+states) runs ``trajspin.exact_general`` once per effective chain of the initial state
+(``trajspin.initial``) and sums the weighted observables.
+
 Starting from a state inside one sector K0, rho stays block diagonal,
 rho = ⊕_K rho_K, and at zero temperature the blocks form a cascade
 
@@ -34,11 +41,17 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from .cascade_kernels import euler_sweeps
+from .exact_general import (KRYLOV_MAX, KRYLOV_TOL, LU_CACHE, BlockObserver, add_observations,
+                            combine_observations,
+                            evolve_effective, packed_size, stationary_effective)
+from .initial import InitialState, resolve_initial
+from .model import InputError
+from .observables import check_observables
 from .progress import get_progress_bar
 from .results import MasterResult, SteadyStateResult, versions
 from .validation import check_initial, check_memory, check_times
 
-__all__ = ["solve_master", "steady_state", "master_memory_estimate"]
+__all__ = ["solve_master", "steady_state", "master_memory_estimate", "general_memory_estimate"]
 
 # Block entries below FLUSH are set to zero after each step: they are 1e-120 below the
 # 1e-8 accuracy goal, and left alone they decay into subnormal numbers that slow the
@@ -170,36 +183,21 @@ def _prepare(chain, initial, estimate=master_memory_estimate):
     return n0, K0, pos
 
 
-@threadpool_limits.wrap(limits=1, user_api="blas")
-def solve_master(chain, times, initial=None, progress=False) -> MasterResult:
-    """Exact Lindblad evolution (paper eq. 3) stored as sector blocks rho_K.
-
-    Parameters
-    ----------
-    chain : Chain
-    times : array_like, shape (T,)
-        Strictly increasing, >= 0, in units of 1/gamma.  The initial state is at t = 0.
-    initial : sequence of int, optional
-        Excitation numbers n_i of the initial product of Dicke states; default
-        paper eq. (4), (N_1, 0, ..., 0).
-    progress : bool
-        Show a progress bar over time steps.
-
-    Returns
-    -------
-    MasterResult
-        ``.jz`` has shape (T, M), ``.sector_populations`` shape (T, K0 + 1), and
-        ``.jump_rates`` shape (T, M - 1): gamma_c <L_c^dag L_c>(t), the rate at which
-        reservoir c takes quanta (its time integral is the energy reservoir c received).
-    """
-    t = check_times(times)
-    n0, K0, pos = _prepare(chain, initial)
+def _solve_paper(chain, t, init, names, pairs, progress) -> MasterResult:
+    """Paper model from one coupled Dicke basis state: the original cascade (bitwise unchanged)."""
+    n0, K0, pos = _prepare(chain, init.basis_state)
     start = time.perf_counter()
     cas = _Cascade(chain, K0)
     Y = cas.initial_blocks(pos)
     jz = np.empty((t.size, chain.M))
     pops = np.empty((t.size, K0 + 1))
     rates = np.empty((t.size, chain.M - 1))
+    extra = [n for n in names if n != "jz"]
+    if extra:
+        observer = BlockObserver(chain, chain, np.zeros(chain.M, dtype=np.int64), names, pairs,
+                                 range(K0 + 1))
+        rate0 = chain.channels().rates[0]
+        parts = []
     now, h = 0.0, None
     nsteps = nrejected = sweeps = 0
     with get_progress_bar(progress, t.size, "master") as bar:
@@ -229,16 +227,23 @@ def solve_master(chain, times, initial=None, progress=False) -> MasterResult:
                 if step == h or factor < 1:
                     h = step * factor
             jz[k], pops[k], rates[k] = cas.observe(Y, chain.sizes)
+            if extra:
+                blocks = {K: V @ y @ V.T for K, (V, y) in enumerate(zip(cas.V, cas.blocks(Y)))}
+                parts.append(combine_observations([observer.observe(blocks)], chain, names,
+                                                  rate0, K0, pairs))
             bar.update(1)
-    meta = {"initial": list(n0), "solver": f"sector cascade, extrapolated implicit Euler (order <= "
+    # the paper model's channels are exactly the M - 1 emission channels, in reservoir order
+    obs = _stack(parts, names) if extra else {"channel_rates": rates, "reservoir_rates": rates}
+    meta = {"initial": list(n0), "initial_label": init.label, "observables": list(names),
+            "pairs": [list(p) for p in pairs],
+            "solver": f"sector cascade, extrapolated implicit Euler (order <= "
             f"{MAX_ORDER}, tol {TOL:g}): {nsteps} steps, {nrejected} rejected, {sweeps} sweeps",
             "wall_time": time.perf_counter() - start, "versions": versions()}
-    return MasterResult(chain, t, jz, pops, meta, jump_rates=rates)
+    return MasterResult(chain, t, jz, pops, meta, jump_rates=rates, observables=obs)
 
 
-@threadpool_limits.wrap(limits=1, user_api="blas")
-def steady_state(chain, initial=None, keep_blocks=False) -> SteadyStateResult:
-    """The t -> infinity state at zero temperature, straight from the sector cascade.
+def _steady_paper(chain, init, names, pairs, keep_blocks) -> SteadyStateResult:
+    """Paper model from one coupled Dicke basis state: the closed-form cascade (unchanged).
 
     With Z_K = rho~_K(0) + N[I_{K+1}] (eigenbasis of G_K, I the time integral of the
     bright-bright part of the sector above), the element (a, b) with
@@ -246,19 +251,15 @@ def steady_state(chain, initial=None, keep_blocks=False) -> SteadyStateResult:
     vanishes at t -> infinity, while the dark-dark part (mu = 0) is what stays:
     rho~_K(inf) = Z_K on the dark subspace.  Only bright-bright elements feed
     the sector below, because L_c annihilates dark states.
-
-    Returns
-    -------
-    SteadyStateResult
-        ``.jz`` (M,), ``.sector_populations`` (K0 + 1,) = Tr rho_K(inf), and
-        with ``keep_blocks`` the blocks rho_K(inf) in the coupled Dicke basis.
     """
-    n0, K0, pos = _prepare(chain, initial, steady_memory_estimate)
+    n0, K0, pos = _prepare(chain, init.basis_state, steady_memory_estimate)
     start = time.perf_counter()
     basis = chain.sectors
     jz = -0.5 * np.asarray(chain.sizes, dtype=float)
     pops = np.zeros(K0 + 1)
-    blocks = [None] * (K0 + 1) if keep_blocks else None
+    extra = [n for n in names if n != "jz"]
+    keep = keep_blocks or bool(extra)
+    blocks = [None] * (K0 + 1) if keep else None
     integral_up = None
     V_up = None
     for K in range(K0, -1, -1):
@@ -286,8 +287,275 @@ def steady_state(chain, initial=None, keep_blocks=False) -> SteadyStateResult:
             diag = np.diag(rho)
             pops[K] = diag.sum()
             jz += diag @ basis.number_diagonals(K)
-            if keep_blocks:
+            if keep:
                 blocks[K] = rho
-    meta = {"initial": list(n0), "solver": "sector cascade (direct)",
+    obs = {}
+    if extra:
+        observer = BlockObserver(chain, chain, np.zeros(chain.M, dtype=np.int64), names, pairs,
+                                 range(K0 + 1))
+        present = {K: b for K, b in enumerate(blocks) if b is not None}
+        obs = combine_observations([observer.observe(present)], chain, names,
+                                   chain.channels().rates[0], K0, pairs)
+        obs = {n: obs[n] for n in names if n != "jz"}
+    else:       # the stationary state is dark: every L_c annihilates it, no quanta flow
+        obs = {"channel_rates": np.zeros(chain.M - 1), "reservoir_rates": np.zeros(chain.M - 1)}
+    meta = {"initial": list(n0), "initial_label": init.label, "observables": list(names),
+            "pairs": [list(p) for p in pairs], "solver": "sector cascade (direct)",
             "wall_time": time.perf_counter() - start, "versions": versions()}
-    return SteadyStateResult(chain, jz, pops, blocks, meta)
+    return SteadyStateResult(chain, jz, pops, blocks if keep_blocks else None, meta,
+                             observables=obs)
+
+
+
+
+# --------------------------------------------------------------------------- public API
+def _stack(rows, names):
+    """Stack per-time observable dicts into arrays with the time axis first."""
+    keys = [n for n in names if n != "jz"] + ["reservoir_rates", "channel_rates"]
+    return {k: np.array([r[k] for r in rows]) for k in dict.fromkeys(keys)}
+
+
+def _check_pairs(chain, pairs, names):
+    """Domain pairs for log_negativity: default neighbours; list of (a, b), a != b, 0-based."""
+    if pairs is None:
+        return [(i, i + 1) for i in range(chain.M - 1)] if "log_negativity" in names else []
+    try:
+        out = [tuple(int(x) for x in p) for p in pairs]
+    except (TypeError, ValueError):
+        raise InputError(f"pairs must be a list of domain pairs (a, b), got {pairs!r}") from None
+    for p in out:
+        if len(p) != 2 or p[0] == p[1] or not all(0 <= x < chain.M for x in p):
+            raise InputError(f"each pair needs two different domains in 0..{chain.M - 1} "
+                             f"(0-based), got {p}")
+    if not out:
+        raise InputError("pairs must not be empty")
+    if "log_negativity" not in names:
+        raise InputError("pairs only applies to the observable 'log_negativity'")
+    return [tuple(sorted(p)) for p in out]
+
+
+def _resolve(chain, initial, names):
+    """InitialState of a request; plain excitation lists keep their historical messages."""
+    legacy = isinstance(initial, str)
+    if not legacy and initial is not None and not isinstance(initial, (InitialState, np.ndarray)):
+        try:
+            items = list(initial)
+            legacy = len(items) != chain.hilbert_dim and all(
+                isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+                for x in items)
+        except TypeError:
+            legacy = True
+    if legacy:
+        check_initial(chain, initial)
+    init = resolve_initial(chain, initial)
+    if "log_negativity" in names:
+        for c in range(len(init.components)):
+            if np.count_nonzero(init.sector_weights(c)) > 1:
+                raise InputError("log_negativity needs an initial state without superpositions "
+                                 "across excitation sectors (the solvers evolve the K-dephased "
+                                 "state, which changes the entanglement); use Dicke/'up:k' states")
+    return init
+
+
+def general_memory_estimate(chain, init, n_times=1, pairs=()) -> int:
+    """Bytes for the general exact solver: the largest effective chain's working set.
+
+    Plus, for log_negativity, the summed reduced states of every pair, j-group and output
+    time (8 n_times G sum_pairs ((N_a + 1)(N_b + 1))^2, G the number of effective chains).
+
+    Absorption: packed length n = sum_K d_K (d_K + 1)/2; sparse LU fill ~ 2 n s (s the largest
+    packed block) for each of the LU_CACHE cached shifts, the Krylov basis (KRYLOV_MAX + 1) n,
+    the generator ~ 40 n nonzeros.  Zero temperature: the cascade's eigenbases, feeds and
+    state as in ``master_memory_estimate`` with every lowering channel.
+    """
+    ch = chain.channels()
+    need = 0
+    for s2j, comps in init.by_effective_chain().items():
+        from .sectors import sector_dims
+        dims = sector_dims(s2j).astype(float)
+        if ch.raises:
+            n = packed_size(dims)
+            s = float(np.max(dims * (dims + 1) / 2))
+            b = 12 * LU_CACHE * 2 * n * s + 8 * (KRYLOV_MAX + 1) * n + 12 * 40 * n
+        else:
+            K_top = max(int(np.max(np.nonzero(init.sector_weights(c))[0])) for _, c in comps)
+            d = dims[:K_top + 1]
+            d_up = np.append(d[1:], 0.0)
+            C = int(np.sum(ch.direction < 0))
+            b = 8 * ((chain.M + 6) * np.sum(d**2) + C * np.sum(d * d_up))
+        need = max(need, int(b))
+    groups = len(init.by_effective_chain())
+    need += 8 * n_times * groups * sum(((chain.sizes[a] + 1) * (chain.sizes[b] + 1)) ** 2
+                                       for a, b in pairs)
+    return need
+
+
+def _effective_runs(chain, init):
+    """[(eff chain, offset, initial blocks, K range of the observer)] per effective chain."""
+    runs = []
+    absorbing = chain.channels().raises
+    for s2j in init.by_effective_chain():
+        eff = chain.effective(s2j)
+        blocks0 = init.blocks(s2j)
+        K_range = range(eff.sectors.K_max + 1) if absorbing else range(max(blocks0) + 1)
+        runs.append((eff, init.excitation_offset(s2j), blocks0, K_range))
+    return runs
+
+
+def _new_stats():
+    return {"steps": 0, "rejected": 0, "sweeps": 0, "krylov": 0, "splits": 0,
+            "steady_iterations": 0, "lu": 0}
+
+
+def _describe(chain, stats):
+    if chain.channels().raises:
+        return (f"shift-and-invert Krylov on packed blocks (tol {KRYLOV_TOL:g}): {stats['lu']} "
+                f"sparse LU, {stats['krylov']} solves, {stats['rejected']} rejected windows, "
+                f"{stats['splits']} splits")
+    return (f"sector cascade, extrapolated implicit Euler (order <= {MAX_ORDER}, tol {TOL:g}): "
+            f"{stats['steps']} steps, {stats['rejected']} rejected, {stats['sweeps']} sweeps")
+
+
+def _solve_general(chain, t, init, names, pairs, progress) -> MasterResult:
+    check_memory(general_memory_estimate(chain, init, t.size, pairs),
+                 f"the exact solver for {chain!r}",
+                 "use fewer or smaller domains, or the trajectory engine")
+    start = time.perf_counter()
+    runs = _effective_runs(chain, init)
+    ch = chain.channels()
+    K_hi = (int(sum(chain.sizes)) if ch.raises else
+            max(max(b0) + int(np.sum(off)) for _, off, b0, _ in runs))
+    totals = [None] * t.size           # linear contributions summed over effective chains
+    stats = _new_stats()
+    with get_progress_bar(progress, t.size * len(runs), "master") as bar:
+        for eff, offset, blocks0, K_range in runs:
+            observer = BlockObserver(chain, eff, offset, names, pairs, K_range)
+
+            def observe(k, blocks, observer=observer):
+                totals[k] = add_observations(totals[k], observer.observe(blocks))
+                bar.update(1)
+
+            stats["h"] = None
+            evolve_effective(eff, blocks0, t, observe, stats)
+    rows = [combine_observations([totals[k]], chain, names, ch.rates[ch.piece(tk)], K_hi, pairs)
+            for k, tk in enumerate(t)]
+    obs = _stack(rows, names)
+    jz = np.array([r["jz"] for r in rows])
+    pops = np.array([r["sector_populations"] for r in rows])
+    meta = {"initial": (list(init.basis_state) if init.basis_state is not None else init.label),
+            "initial_label": init.label, "observables": list(names),
+            "pairs": [list(p) for p in pairs], "solver": _describe(chain, stats),
+            "effective_chains": [list(r[0].sizes) for r in runs],
+            "wall_time": time.perf_counter() - start, "versions": versions()}
+    return MasterResult(chain, t, jz, pops, meta,
+                        jump_rates=obs["reservoir_rates"][:, :chain.M - 1], observables=obs)
+
+
+def _steady_general(chain, init, names, pairs, keep_blocks) -> SteadyStateResult:
+    check_memory(general_memory_estimate(chain, init, 1, pairs),
+                 f"the exact solver for {chain!r}",
+                 "use fewer or smaller domains, or the trajectory engine")
+    start = time.perf_counter()
+    runs = _effective_runs(chain, init)
+    ch = chain.channels()
+    K_hi = (int(sum(chain.sizes)) if ch.raises else
+            max(max(b0) + int(np.sum(off)) for _, off, b0, _ in runs))
+    stats = _new_stats()
+    parts, kept = [], {}
+    for eff, offset, blocks0, K_range in runs:
+        stats["h"] = None
+        final = stationary_effective(eff, blocks0, stats)
+        observer = BlockObserver(chain, eff, offset, names, pairs, sorted(final))
+        parts.append(observer.observe(final))
+        kept[tuple(eff.sizes)] = final
+    row = combine_observations(parts, chain, names, ch.rates[ch.P - 1], K_hi, pairs)
+    obs = {k: row[k] for k in dict.fromkeys([n for n in names if n != "jz"]
+                                            + ["reservoir_rates", "channel_rates"])}
+    blocks = None
+    if keep_blocks:
+        if list(kept) == [tuple(chain.sizes)]:
+            final = kept[tuple(chain.sizes)]
+            blocks = [final.get(K) for K in range(max(final) + 1)]
+        else:
+            blocks = kept
+    meta = {"initial": (list(init.basis_state) if init.basis_state is not None else init.label),
+            "initial_label": init.label, "observables": list(names),
+            "pairs": [list(p) for p in pairs],
+            "solver": ("stationary iteration x <- (I - sigma A)^{-1} x" if ch.raises
+                       else "sector cascade (direct)")
+            + f"; {stats['steady_iterations']} iterations",
+            "effective_chains": [list(r[0].sizes) for r in runs],
+            "wall_time": time.perf_counter() - start, "versions": versions()}
+    return SteadyStateResult(chain, row["jz"], row["sector_populations"], blocks, meta,
+                             observables=obs)
+
+
+@threadpool_limits.wrap(limits=1, user_api="blas")
+def solve_master(chain, times, initial=None, observables=("jz",), progress=False,
+                 pairs=None) -> MasterResult:
+    """Exact Lindblad evolution (paper eq. 3 with every reservoir of ``chain``) in sector blocks.
+
+    Parameters
+    ----------
+    chain : Chain
+        Any chain: finite temperature, local reservoirs kappa, schedules.
+    times : array_like, shape (T,)
+        Strictly increasing, >= 0, in units of 1/gamma.  The initial state is at t = 0.
+    initial : optional
+        Any request of ``trajspin.initial.resolve_initial`` (per-domain Dicke/excited/ground/
+        half/'up:k'/'coherent:theta', a state vector, an InitialState); default paper eq. (4).
+    observables : str or sequence of str
+        Names from ``trajspin.observables`` ("jz" is always computed).
+    progress : bool
+        Show a progress bar.
+    pairs : sequence of (a, b), optional
+        Domain pairs (0-based) for "log_negativity"; default the neighbours (i, i + 1).
+
+    Returns
+    -------
+    MasterResult
+        ``.jz`` (T, M), ``.sector_populations`` (T, K_hi + 1) (true excitation K),
+        ``.jump_rates`` (T, M - 1) net quanta per unit time into shared reservoir c, and each
+        requested observable with the shapes of ``trajspin.observables`` (``.channel_rates``
+        and ``.reservoir_rates`` always).
+
+    Notes
+    -----
+    Paper model from a coupled Dicke basis state: the original zero-temperature cascade.
+    Otherwise ``trajspin.exact_general`` (one run per effective chain of the initial state,
+    weighted sum; see its docstring for the methods and tolerances).
+    """
+    t = check_times(times)
+    names = check_observables(observables)
+    pairs = _check_pairs(chain, pairs, names)
+    init = _resolve(chain, initial, names)
+    if chain.is_paper_model and init.basis_state is not None:
+        return _solve_paper(chain, t, init, names, pairs, progress)
+    return _solve_general(chain, t, init, names, pairs, progress)
+
+
+@threadpool_limits.wrap(limits=1, user_api="blas")
+def steady_state(chain, initial=None, observables=("jz",), keep_blocks=False,
+                 pairs=None) -> SteadyStateResult:
+    """The t -> infinity state reached from ``initial`` (arguments as in ``solve_master``).
+
+    Zero temperature: closed-form cascade (dark subspaces keep what reaches them).
+    Absorption: the fixed point of x -> (I - sigma A)^{-1} x from the initial blocks, i.e. the
+    projection of the initial state on the stationary states along the conserved quantities
+    (``trajspin.exact_general``).  With a schedule, the last piece's reservoirs act from the
+    state at the last switch time.
+
+    Returns
+    -------
+    SteadyStateResult
+        ``.jz`` (M,), ``.sector_populations`` (K_hi + 1,), requested observables without the
+        time axis; with ``keep_blocks`` the blocks rho_K(inf) in the coupled Dicke basis: a
+        list over K (None where empty) for a single effective chain equal to ``chain``, else
+        {sizes2j: {K: rho_K}}.
+    """
+    names = check_observables(observables)
+    pairs = _check_pairs(chain, pairs, names)
+    init = _resolve(chain, initial, names)
+    if chain.is_paper_model and init.basis_state is not None:
+        return _steady_paper(chain, init, names, pairs, keep_blocks)
+    return _steady_general(chain, init, names, pairs, keep_blocks)

@@ -89,6 +89,22 @@ class _Result:
         return self.jz / np.asarray(self.chain.sizes, dtype=float)
 
 
+EXTRA_OBSERVABLES = ("jz2", "jz_var", "n_dist", "coherence", "channel_rates", "reservoir_rates",
+                     "log_negativity")
+
+
+def _set_observables(result, observables):
+    """Attach the exact solvers' observables (None when absent) and list them for ``save``."""
+    observables = dict(observables or {})
+    for name in EXTRA_OBSERVABLES:
+        value = observables.get(name)
+        setattr(result, name, None if value is None else np.asarray(value, dtype=float))
+    pairs = result.meta.get("pairs")
+    result.pairs = [tuple(p) for p in pairs] if pairs else []
+    result._arrays = type(result)._arrays + tuple(
+        n for n in EXTRA_OBSERVABLES if getattr(result, n) is not None)
+
+
 class MasterResult(_Result):
     """Exact density-matrix evolution.
 
@@ -101,15 +117,20 @@ class MasterResult(_Result):
         Tr rho_K(t) for K = 0..K0.
     trace : ndarray, shape (T,)
     jump_rates : ndarray, shape (T, M - 1)
-        gamma_c <L_c^dag L_c>(t), quanta per unit time taken by reservoir c (NaN if not computed).
+        Net quanta per unit time into shared reservoir c (emission minus absorption; at zero
+        temperature gamma_c <L_c^dag L_c>(t)); NaN if not computed.
+    jz2, jz_var, n_dist, coherence, channel_rates, reservoir_rates, log_negativity : ndarray
+        The requested observables (``trajspin.observables``), time axis first; None if not
+        computed.  ``pairs`` lists the domain pairs of log_negativity.
     chain : Chain
-    meta : dict  (initial state, solver, wall time, versions)
+    meta : dict  (initial state and its label, observables, pairs, solver, wall time, versions)
     """
 
     kind = "master"
     _arrays = ("times", "jz", "sector_populations", "trace", "jump_rates")
 
-    def __init__(self, chain, times, jz, sector_populations, meta=None, jump_rates=None):
+    def __init__(self, chain, times, jz, sector_populations, meta=None, jump_rates=None,
+                 observables=None):
         super().__init__(chain, meta)
         self.times = np.asarray(times, dtype=float)
         self.jz = np.asarray(jz, dtype=float)
@@ -117,6 +138,7 @@ class MasterResult(_Result):
         self.trace = self.sector_populations.sum(axis=1)
         self.jump_rates = (np.full((self.times.size, chain.M - 1), np.nan) if jump_rates is None
                            else np.asarray(jump_rates, dtype=float))
+        _set_observables(self, observables)
 
     def __str__(self):
         return (f"MasterResult: exact Lindblad evolution of {self.chain!r}, "
@@ -129,25 +151,29 @@ class MasterResult(_Result):
 
 
 class SteadyStateResult(_Result):
-    """The t -> infinity state at zero temperature.
+    """The t -> infinity state reached from the initial state.
 
     Attributes
     ----------
     jz : ndarray, shape (M,)
     sector_populations : ndarray, shape (K0 + 1,)
         Tr rho_K(inf): the probability that excitation K is left forever.
-    blocks : list of ndarray
+    blocks : list of ndarray (or dict, see ``steady_state``)
         rho_K(inf) in the coupled Dicke basis of sector K (only with keep_blocks=True).
+    jz2, jz_var, n_dist, coherence, channel_rates, reservoir_rates, log_negativity : ndarray
+        The requested observables at t -> infinity (shapes of ``trajspin.observables``
+        without the time axis); None if not computed.
     """
 
     kind = "steady"
     _arrays = ("jz", "sector_populations")
 
-    def __init__(self, chain, jz, sector_populations, blocks=None, meta=None):
+    def __init__(self, chain, jz, sector_populations, blocks=None, meta=None, observables=None):
         super().__init__(chain, meta)
         self.jz = np.asarray(jz, dtype=float)
         self.sector_populations = np.asarray(sector_populations, dtype=float)
         self.blocks = blocks
+        _set_observables(self, observables)
 
     def __str__(self):
         cells = "  ".join(f"D{i + 1}: {v:+.8f}" for i, v in enumerate(self.jz_over_n))
@@ -176,15 +202,26 @@ class EnsembleResult(_Result):
     ndark : int
         Trajectories frozen in a dark state with excitation left.
     njumps_sum : int
+    <name>, <name>_err : ndarray
+        Every observable asked for (``meta["observables"]``; ``trajspin.observables``): the
+        mean over trajectories of its conditional expectation and the standard error, shapes
+        jz2 / jz_var (T, M), n_dist (T, M, Nmax+1), coherence (T, M-1), channel_rates (T, C),
+        reservoir_rates (T, R).  jz_var = mean(jz2) - mean(jz)^2 (from the averaged moments),
+        its error by the delta method, Var(x2 - 2 <x> x) / ntraj with x = <J^z>_c, x2 = <(J^z)^2>_c.
+    observable_sums : dict {array name: ndarray}
+        Running sums behind them (``obs_sum__<name>``, ``obs_sumsq__<name>``,
+        ``obs_cross__jz_jz2``), merged exactly like jz_sum.
     """
 
     kind = "ensemble"
     _arrays = ("times", "jz", "jz_err", "jz_sum", "jz_sumsq", "final_excitation_counts",
                "index_ranges")
+    _OBS = ("jz2", "n_dist", "coherence", "channel_rates", "reservoir_rates")
 
     def __init__(self, chain, times, seed, jz_sum, jz_sumsq, ntraj, final_excitation_counts,
-                 ndark, njumps_sum, index_ranges, meta=None):
+                 ndark, njumps_sum, index_ranges, meta=None, observables=None):
         super().__init__(chain, meta)
+        self.observable_sums = {k: np.asarray(v, dtype=float) for k, v in (observables or {}).items()}
         self.times = np.asarray(times, dtype=float)
         self.seed = int(seed)
         self.jz_sum = np.asarray(jz_sum, dtype=float)
@@ -198,7 +235,53 @@ class EnsembleResult(_Result):
     def save(self, path):
         self.meta.update(seed=self.seed, ntraj=self.ntraj, ndark=self.ndark,
                          njumps_sum=self.njumps_sum)
-        return super().save(path)
+        if not self.observable_sums:
+            return super().save(path)
+        arrays = {name: np.asarray(getattr(self, name)) for name in self._arrays}
+        arrays.update(self.observable_sums)
+        header = {"kind": self.kind, "chain": self.chain.to_dict(), "meta": self.meta}
+        atomic_savez(path, header=np.array(json.dumps(header)), **arrays)
+        return path
+
+    @classmethod
+    def from_file_arrays(cls, chain, arrays, meta):
+        """Build from the arrays and meta of a result file (observable sums included)."""
+        return cls(chain, arrays["times"], meta.get("seed", 0), arrays["jz_sum"],
+                   arrays["jz_sumsq"], meta["ntraj"], arrays["final_excitation_counts"],
+                   meta.get("ndark", 0), meta.get("njumps_sum", 0), arrays["index_ranges"],
+                   meta=meta, observables={k: v for k, v in arrays.items() if k.startswith("obs_")})
+
+    def _mean_err(self, name):
+        s1 = self.observable_sums.get(f"obs_sum__{name}")
+        if s1 is None:
+            raise AttributeError(f"observable {name!r} was not computed for this ensemble "
+                                 f"(run_trajectories(..., observables=[..., {name!r}]))")
+        n = self.ntraj
+        mean = s1 / max(n, 1)
+        if n < 2:
+            return mean, np.full_like(s1, np.inf)
+        var = np.maximum(self.observable_sums[f"obs_sumsq__{name}"] / n - mean**2, 0.0) * n / (n - 1)
+        return mean, np.sqrt(var / n)
+
+    def __getattr__(self, name):
+        base = name[:-4] if name.endswith("_err") else name
+        if base in self._OBS:
+            return self._mean_err(base)[name != base]
+        if base == "jz_var":
+            m2, e2 = self._mean_err("jz2")
+            if name == base:
+                return m2 - self.jz**2
+            n = self.ntraj
+            if n < 2:
+                return np.full_like(m2, np.inf)
+            m1 = self.jz
+            s = self.observable_sums
+            var2 = (s["obs_sumsq__jz2"] / n - m2**2)
+            var1 = (self.jz_sumsq / n - m1**2)
+            cov = (s["obs_cross__jz_jz2"] / n - m1 * m2)
+            var = np.maximum(var2 + 4 * m1**2 * var1 - 4 * m1 * cov, 0.0) * n / (n - 1)
+            return np.sqrt(var / n)
+        raise AttributeError(name)
 
     @property
     def jz(self):
@@ -230,6 +313,8 @@ class EnsembleResult(_Result):
         ranges = ranges[order]
         if np.any(ranges[1:, 0] < ranges[:-1, 1]):
             raise InputError(f"trajectory index ranges overlap: {ranges.tolist()}")
+        if set(self.observable_sums) != set(getattr(other, "observable_sums", {})):
+            raise InputError("cannot merge ensembles with different observables")
         n = max(self.final_excitation_counts.size, other.final_excitation_counts.size)
         counts = np.zeros(n, dtype=np.int64)
         counts[:self.final_excitation_counts.size] += self.final_excitation_counts
@@ -237,13 +322,17 @@ class EnsembleResult(_Result):
         return EnsembleResult(self.chain, self.times, self.seed, self.jz_sum + other.jz_sum,
                               self.jz_sumsq + other.jz_sumsq, self.ntraj + other.ntraj, counts,
                               self.ndark + other.ndark, self.njumps_sum + other.njumps_sum,
-                              _coalesce(ranges), meta=dict(self.meta))
+                              _coalesce(ranges), meta=dict(self.meta),
+                              observables={k: v + other.observable_sums[k]
+                                           for k, v in self.observable_sums.items()})
 
     def __str__(self):
         return (f"EnsembleResult: {self.ntraj} trajectories of {self.chain!r}, seed {self.seed}, "
                 f"initial n = {self.meta.get('initial')}, {len(self.times)} times in "
                 f"[{self.times[0]:g}, {self.times[-1]:g}]/gamma; {self.ndark} ended dark, "
-                f"{self.njumps_sum / max(self.ntraj, 1):.2f} jumps per trajectory\n"
+                f"{self.njumps_sum / max(self.ntraj, 1):.2f} jumps per trajectory"
+                + (f"; observables {', '.join(self.meta['observables'])}"
+                   if len(self.meta.get("observables", ())) > 1 else "") + "\n"
                 "<J_i^z>/N_i ± standard error:\n"
                 + format_table(self.times, self.jz_over_n, self.jz_over_n_err, sizes=self.chain.sizes))
 
@@ -273,17 +362,16 @@ def load(path):
     kind = header["kind"]
     if kind == "master":
         return MasterResult(chain, arrays["times"], arrays["jz"], arrays["sector_populations"], meta,
-                            jump_rates=arrays.get("jump_rates"))
+                            jump_rates=arrays.get("jump_rates"),
+                            observables={k: arrays[k] for k in EXTRA_OBSERVABLES if k in arrays})
     if kind == "steady":
-        return SteadyStateResult(chain, arrays["jz"], arrays["sector_populations"], meta=meta)
+        return SteadyStateResult(chain, arrays["jz"], arrays["sector_populations"], meta=meta,
+                                 observables={k: arrays[k] for k in EXTRA_OBSERVABLES if k in arrays})
     if kind == "ensemble":
         if "rec_index" in arrays:
             from .demon import RecordedEnsemble
             return RecordedEnsemble.from_file_arrays(chain, arrays, meta)
-        return EnsembleResult(chain, arrays["times"], meta.get("seed", 0), arrays["jz_sum"],
-                              arrays["jz_sumsq"], meta["ntraj"], arrays["final_excitation_counts"],
-                              meta.get("ndark", 0), meta.get("njumps_sum", 0),
-                              arrays["index_ranges"], meta=meta)
+        return EnsembleResult.from_file_arrays(chain, arrays, meta)
     if kind == "mean_field":
         from .mean_field import MeanFieldResult
         return MeanFieldResult(chain, arrays["times"], arrays["moments"], meta["labels"], meta)

@@ -370,53 +370,72 @@ class _Lock:
 class EnsembleTask:
     """Chunks of trajectories of one chain, grid, seed and initial state (the only physics here).
 
-    ``compute(start, stop)`` returns ``run_chunk``'s partial
-    ``(jz_sum (T, M), jz_sumsq (T, M), final_counts (K0 + 1,), ndark, njumps)``, followed by
+    Parameters
+    ----------
+    chain : Chain                 any chain (temperature, local reservoirs, schedules)
+    times : ndarray, shape (T,)
+    seed : int
+    initial : anything ``trajspin.initial.resolve_initial`` accepts (a list of per-domain
+              items such as ints, "excited", "half", "up:k", "coherent:theta"; a state vector;
+              None for paper eq. 4)
+    records : {"none", "summaries", "full"}   (paper's model from a Dicke basis state only)
+    observables : name or sequence of names (``trajspin.observables``, not log_negativity)
+
+    ``compute(start, stop)`` returns the partial of
+    :class:`trajspin.trajectories.EnsemblePlan`:
+    ``(jz_sum (T, M), jz_sumsq (T, M), final_counts (K_top + 1,), ndark, njumps)``, followed by
     the chunk's :class:`trajspin.demon.JumpRecords` when ``records`` is "summaries" or
-    "full" (folded in chunk order, so the records come out in trajectory-index order).
-    The no-jump trace of the initial state is computed once per process.
+    "full" (folded in chunk order, so the records come out in trajectory-index order), and by
+    the sums of the other observables when some are asked for.  Tables and the no-jump trace
+    of the initial state are built once per process.
     """
 
-    def __init__(self, chain, times, seed, initial, records="none"):
-        from .trajectories import _tables, check_records
-        self.chain, self.times, self.seed = chain, times, int(seed)
-        self.initial = tuple(initial)
-        self.records = check_records(records)
-        self.K0, self.pos = chain.sectors.index_of(self.initial)
-        self.tables = _tables(chain, self.K0)
-        self.init_jz = self.tables.initial_trace(self.pos, times)
+    def __init__(self, chain, times, seed, initial=None, records="none", observables=("jz",)):
+        from .trajectories import EnsemblePlan, _check_seed
+        from .validation import check_times
+        self.chain, self.times, self.seed = chain, check_times(times), _check_seed(seed)
+        self.plan = EnsemblePlan(chain, self.times, initial, records, None, observables)
+        self.initial = self.plan.label()
+        self.records = self.plan.records
+        self.observables = self.plan.names
+        self.K0 = self.plan.K_top
         self.sizes = np.asarray(chain.sizes, dtype=float)
 
     def zero(self):
-        return ensemble_zero(self.times.size, self.chain.M, self.K0, self.records)
+        return self.plan.zero()
 
     def compute(self, start, stop):
-        from .trajectories import run_chunk
-        return run_chunk(self.chain, self.times, self.seed, start, stop, self.K0, self.pos,
-                         self.init_jz, records=self.records)
+        return self.plan.chunk(self.seed, start, stop)
 
     def result(self, total, n, meta=None):
-        from .results import EnsembleResult
-        if self.records == "none":
-            return EnsembleResult(self.chain, self.times, self.seed, total[0], total[1], n,
-                                  total[2], total[3], total[4], [[0, n]], meta=meta)
-        from .demon import RecordedEnsemble
-        return RecordedEnsemble(self.chain, self.times, self.seed, total[0], total[1], n,
-                                total[2], total[3], total[4], [[0, n]], records=total[5],
-                                meta=meta)
+        full = self.plan.meta()
+        full.update(meta or {})
+        return self.plan.result(total, n, self.seed, full)
 
     def max_error(self, total, n):
         """max_t,i of the standard error of <J_i^z>/N_i, exactly as ``run_trajectories`` tests it."""
-        return float(np.max(self.result(total, n).jz_err / self.sizes))
+        from .results import EnsembleResult
+        res = EnsembleResult(self.chain, self.times, self.seed, total[0], total[1], n, total[2],
+                             total[3], total[4], [[0, n]])
+        return float(np.max(res.jz_err / self.sizes))
 
 
-def ensemble_zero(T, M, K0, records="none"):
-    """The partial of no trajectories: zero sums, and empty records when they are kept."""
+def ensemble_zero(T, M, K0, records="none", extra=None):
+    """The partial of no trajectories: zero sums, empty records when they are kept.
+
+    ``K0`` is the highest excitation a trajectory can have (``EnsembleTask(...).K0``;
+    sum(initial) for the paper's model from a Dicke basis state).  ``extra`` = (F', with_cross)
+    adds the observable sums of :class:`trajspin.trajectories.EnsemblePlan` (F' extra columns);
+    ``EnsembleTask(...).zero()`` gives the same tuple for any task.
+    """
     zero = (np.zeros((T, M)), np.zeros((T, M)), np.zeros(K0 + 1, dtype=np.int64), 0, 0)
-    if records == "none":
-        return zero
-    from .demon import JumpRecords
-    return zero + (JumpRecords.empty(M, full=records == "full"),)
+    if records != "none":
+        from .demon import JumpRecords
+        zero = zero + (JumpRecords.empty(M, full=records == "full"),)
+    if extra:
+        F, with_cross = extra
+        zero = zero + (np.zeros((T, F)), np.zeros((T, F)), np.zeros((T if with_cross else 0, M)))
+    return zero
 
 
 # ---------------------------------------------------------------------------- transports
@@ -628,7 +647,9 @@ def prepare_run(config, out, resume=False, ranks_per_node=1):
             if not resume:
                 raise InputError(f"checkpoint {ckpt} exists from an earlier run: pass --resume to "
                                  f"continue it, or delete it to start over")
-            zero = ensemble_zero(config.times.size, len(config.sizes), K0, config.records)
+            from .trajectories import observable_extra
+            zero = ensemble_zero(config.times.size, len(config.sizes), K0, config.records,
+                                 observable_extra(chain, config.observables))
             state = read_checkpoint(ckpt, config.physics(), zero)
     except BaseException:
         lock.release()
