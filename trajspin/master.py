@@ -42,7 +42,7 @@ from threadpoolctl import threadpool_limits
 
 from .cascade_kernels import euler_sweeps
 from .exact_general import (KRYLOV_MAX, KRYLOV_TOL, LU_CACHE, BlockObserver, add_observations,
-                            combine_observations,
+                            advance, combine_observations, extrapolated_step,
                             evolve_effective, packed_size, stationary_effective)
 from .initial import InitialState, resolve_initial
 from .model import InputError
@@ -133,21 +133,7 @@ class _Cascade:
         Y_new : ndarray (total,) or None if not converged by ``max_order``,
         err : float, order : int
         """
-        prev = None
-        for j in range(1, max_order + 1):
-            x = Y[:, None]
-            tau = np.array([h / j])
-            for _ in range(j):
-                x = self.sweep(x, tau)
-            row = [x[:, 0]]
-            for l in range(1, j):
-                row.append(row[l - 1] + (row[l - 1] - prev[l - 1]) / (j / (j - l) - 1.0))
-            if j >= 2:
-                err = float(np.max(np.abs(row[-1] - row[-2])))
-                if err <= tol:
-                    return row[-1], err, j
-            prev = row
-        return None, err, max_order
+        return extrapolated_step(self.sweep, Y, h, max_order, tol)
 
     def blocks(self, Y):
         """Views of the flat vector as the list of sector blocks."""
@@ -199,33 +185,11 @@ def _solve_paper(chain, t, init, names, pairs, progress) -> MasterResult:
         rate0 = chain.channels().rates[0]
         parts = []
     now, h = 0.0, None
-    nsteps = nrejected = sweeps = 0
+    stats = _new_stats()
     with get_progress_bar(progress, t.size, "master") as bar:
         for k, tk in enumerate(t):
-            while now < tk:
-                if h is None:
-                    h = min(tk, 0.01 / (1.0 + max(lam[-1] for lam in cas.lam if lam.size)))
-                step = min(h, tk - now)
-                Y_new, err, order = cas.step(Y, step, MAX_ORDER, TOL)
-                if Y_new is None:
-                    nrejected += 1
-                    h = 0.3 * step
-                    if h <= 1e-14 * max(tk, 1e-300):
-                        raise RuntimeError(f"solve_master: step size underflow at t = {now:g} "
-                                           f"(extrapolation did not converge); please report")
-                    continue
-                Y, now = Y_new, (tk if step == tk - now else now + step)
-                nsteps += 1
-                sweeps += order * (order + 1) // 2
-                # aim at convergence near order TARGET_ORDER (work per unit time is lowest there)
-                if order < TARGET_ORDER:
-                    factor = 2.0
-                elif order == TARGET_ORDER:
-                    factor = min(4.0, max(0.5, 0.9 * (TOL / max(err, 1e-300)) ** (1.0 / order)))
-                else:
-                    factor = 0.7
-                if step == h or factor < 1:
-                    h = step * factor
+            Y, h = advance(cas, Y, now, tk, h, stats)
+            now = tk
             jz[k], pops[k], rates[k] = cas.observe(Y, chain.sizes)
             if extra:
                 blocks = {K: V @ y @ V.T for K, (V, y) in enumerate(zip(cas.V, cas.blocks(Y)))}
@@ -237,7 +201,8 @@ def _solve_paper(chain, t, init, names, pairs, progress) -> MasterResult:
     meta = {"initial": list(n0), "initial_label": init.label, "observables": list(names),
             "pairs": [list(p) for p in pairs],
             "solver": f"sector cascade, extrapolated implicit Euler (order <= "
-            f"{MAX_ORDER}, tol {TOL:g}): {nsteps} steps, {nrejected} rejected, {sweeps} sweeps",
+            f"{MAX_ORDER}, tol {TOL:g}): {stats['steps']} steps, {stats['rejected']} rejected, "
+            f"{stats['sweeps']} sweeps",
             "wall_time": time.perf_counter() - start, "versions": versions()}
     return MasterResult(chain, t, jz, pops, meta, jump_rates=rates, observables=obs)
 
