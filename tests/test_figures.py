@@ -45,3 +45,7 @@ def test_quick_summary_numbers(quick_run):
     assert max(s["fig4a"]["max_exact"][1:]) <= 0.0      # eq. (5): never above <J_1^z>/N_1(0) = 0
     assert s["figS1a"]["n_thermal"] == pytest.approx(2.86, abs=0.01)
     assert np.max(np.abs(s["fig2a"]["traj_z_final"])) < 5.0
+    # Fig. S1(a), exact at both temperatures: a warm reservoir transfers less (paper, supplement III)
+    assert s["figS1a"]["finite_T"] == "exact"
+    cold, hot = s["figS1a"]["steady_T0"], s["figS1a"]["final_hot"]
+    assert hot[1] < cold[1] - 0.1 and hot[0] > cold[0] + 0.1
