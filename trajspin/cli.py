@@ -58,6 +58,8 @@ def _common(p, grid=True):
                    help="initial state of each domain: n (Dicke state with n excitations), excited, "
                         "ground, half, up:k (k of N spins up), coherent:theta "
                         "(default: excited ground .. ground)")
+    p.add_argument("--initial-vector", default=None, metavar="PSI.npy",
+                   help="initial state vector (coupled Dicke basis, numpy .npy) instead of --initial")
     p.add_argument("--observables", nargs="+", default=None, metavar="NAME",
                    help="also compute: jz2 jz_var n_dist coherence channel_rates reservoir_rates "
                         "(and log_negativity for master/steady)")
@@ -108,7 +110,31 @@ def build_parser():
     p.add_argument("--tmax", type=float, default=1000.0, help="last time, units of 1/gamma (default 1000)")
     p.add_argument("--tmin", type=float, default=1e-3, help="first nonzero time (default 1e-3)")
     p.add_argument("--points", type=int, default=200, help="output times (default 200)")
+    p = sub.add_parser("estimate", help="memory and time a run would need, before running it "
+                                         "(exit code 2 if it does not fit)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=PHYSICS)
+    _common(p)
+    p.add_argument("--solver", choices=["trajectories", "master", "steady"], default="trajectories",
+                   help="which run to estimate (default trajectories)")
+    p.add_argument("--ntraj", type=int, default=1000, help="number of trajectories (default 1000)")
+    p.add_argument("--ranks", type=int, default=1, help="MPI ranks on this machine (default 1)")
     return parser
+
+
+def _estimate(args, chain):
+    """Print the estimate; exit code 2 and a one-line message on stderr if it does not fit."""
+    from trajspin.estimate import estimate
+    from trajspin.grids import time_grid
+    times = None
+    if args.solver != "steady":
+        times = time_grid(args.tmax, args.points, args.tmin, args.spacing, include_zero=True)
+    est = estimate(chain, args.solver, ntraj=args.ntraj, times=times, initial=args.initial,
+                   ranks=args.ranks)
+    print(est)
+    if not est.fits:
+        print(f"error: {est.message()}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _demon(args, chain):
@@ -168,6 +194,15 @@ def _scalar(values):
     return values[0] if values is not None and len(values) == 1 else values
 
 
+def _load_vector(path):
+    import numpy as np
+    from trajspin.model import InputError
+    try:
+        return np.load(path)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"--initial-vector: cannot read {path}: {exc}") from None
+
+
 def _initial_items(items):
     """Command-line initial items: integers stay integers, the rest are named requests."""
     if items is None:
@@ -187,6 +222,13 @@ def main(argv=None):
             _check_writable(args.out, "--out")
         chain = _chain(args)
         args.initial = _initial_items(args.initial)
+        if getattr(args, "initial_vector", None) is not None:
+            if args.initial is not None:
+                raise InputError("give --initial or --initial-vector, not both")
+            args.initial = _load_vector(args.initial_vector)
+        obs = {} if getattr(args, "observables", None) is None else {"observables": args.observables}
+        if args.command == "estimate":
+            return _estimate(args, chain)
         if args.command == "demon":
             result = _demon(args, chain)
             if args.out:
@@ -194,16 +236,16 @@ def main(argv=None):
                 print(f"saved {args.out} (read it with trajspin.demon.load_records)")
             return 0
         if args.command == "steady":
-            result = trajspin.steady_state(chain, initial=args.initial)
+            result = trajspin.steady_state(chain, initial=args.initial, **obs)
         else:
             times = time_grid(args.tmax, args.points, args.tmin, args.spacing, include_zero=True)
             if args.command == "master":
                 result = trajspin.solve_master(chain, times, initial=args.initial,
-                                               progress=not args.quiet)
+                                               progress=not args.quiet, **obs)
             else:
                 result = trajspin.run_trajectories(chain, times, args.ntraj, seed=args.seed,
                                                    initial=args.initial, progress=not args.quiet,
-                                                   target_err=args.target_err)
+                                                   target_err=args.target_err, **obs)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

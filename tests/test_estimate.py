@@ -1,0 +1,111 @@
+"""trajspin.estimate: exact table memory, refusal with the numbers, CLI exit codes, time model."""
+import time
+
+import numpy as np
+import pytest
+
+import trajspin
+from trajspin import InputError
+from trajspin.cli import main as cli_main
+from trajspin.estimate import BASELINE_BYTES, Estimate, estimate, table_bytes
+
+
+def _array_bytes(obj, seen):
+    """Bytes of every ndarray reachable from obj (dicts, lists, tuples, plain objects), once each."""
+    if id(obj) in seen or isinstance(obj, trajspin.Chain):
+        return 0
+    seen.add(id(obj))
+    if isinstance(obj, np.ndarray):
+        return obj.nbytes if obj.base is None else 0
+    if isinstance(obj, dict):
+        return sum(_array_bytes(v, seen) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_array_bytes(v, seen) for v in obj)
+    if hasattr(obj, "__dict__"):
+        return sum(_array_bytes(v, seen) for v in vars(obj).values())
+    return 0
+
+
+@pytest.mark.parametrize("sizes", [(4, 2), (6, 3, 2), (5, 4, 3, 2), (12, 6, 2), (3, 3, 3, 3, 3)])
+def test_table_bytes_is_exact(sizes):
+    """The formula equals the bytes of the arrays the dense engine keeps after a run."""
+    chain = trajspin.Chain(sizes)
+    trajspin.run_trajectories(chain, np.logspace(-3, 2, 20), 3, seed=1, progress=False)
+    seen = set()
+    kept = _array_bytes(chain.__dict__["_tables_cache"], seen) + _array_bytes(chain.sectors, seen)
+    assert table_bytes(chain) == kept
+
+
+def test_estimate_breakdown_and_ranks():
+    e1 = estimate((12, 6, 2), ntraj=1000)
+    e2 = estimate(trajspin.Chain((12, 6, 2)), ntraj=1000, ranks=2)
+    assert isinstance(e1, Estimate) and e1.method == "dense spectral"
+    assert e1.breakdown["tables"] == table_bytes(trajspin.Chain((12, 6, 2)))
+    assert e1.breakdown["baseline"] == BASELINE_BYTES
+    assert e1.bytes_per_rank == sum(e1.breakdown.values())
+    assert e2.bytes_total == 2 * e2.bytes_per_rank == 2 * e1.bytes_per_rank
+    assert e2.seconds < e1.seconds and e1.fits
+    text = str(e1)
+    assert "memory per rank" in text and "fits" in text and "K0 = 12" in text
+
+
+def test_refusal_with_numbers():
+    est = estimate((12, 6, 2), available=2**20)            # pretend 1 MiB is free
+    assert not est.fits
+    with pytest.raises(InputError) as info:
+        est.check()
+    msg = str(info.value)
+    assert "\n" not in msg and "does not fit" in msg and "MiB" in msg
+    assert estimate((12, 6, 2)).check().fits              # check() returns the estimate
+
+
+def test_exact_solvers_and_bad_input():
+    m = estimate((4, 3, 3, 2), "master", times=np.linspace(0, 10, 50))
+    s = estimate((4, 3, 3, 2), "steady")
+    assert m.points == 50 and m.seconds > 0 and s.seconds > 0 and m.fits and s.fits
+    for kwargs in ({"solver": "exact"}, {"ntraj": 0}, {"ranks": 0}, {"ranks": 2, "solver": "master"},
+                   {"times": [1.0, 0.5]}, {"initial": [9, 0, 0]}):
+        with pytest.raises(InputError):
+            estimate((4, 3, 2), **kwargs)
+
+
+def test_cli_exit_codes(capsys):
+    assert cli_main(["estimate", "--sizes", "12", "6", "2", "--ntraj", "100", "--ranks", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "memory per rank" in out and "fits              yes" in out
+    assert cli_main(["estimate", "--sizes", "2000", "2000", "2000", "--solver", "master"]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert err.startswith("error:") and "does not fit" in err and len(err.splitlines()) == 1
+    assert cli_main(["estimate", "--sizes", "4", "2", "--ranks", "0"]) == 2
+
+
+def _wall(fn):
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+@pytest.mark.parametrize("solver, sizes, n", [("trajectories", (30, 10, 3), 300),
+                                              ("master", (4, 3, 3, 2), 0),
+                                              ("steady", (200, 30, 3), 0)])
+def test_predicted_time_within_4x(solver, sizes, n):
+    """The calibrated model predicts a small run's wall time within a factor of 4 either way.
+
+    A fresh Chain, so the set-up (sector tables) is part of both the prediction and the
+    measurement; the numba kernels are loaded first (compile time is not part of the model).
+    """
+    times = np.logspace(-4, 3, 400)
+    trajspin.run_trajectories(trajspin.Chain((2, 1)), times, 2, progress=False)
+    trajspin.solve_master(trajspin.Chain((2, 1)), times[:5])
+    chain = trajspin.Chain(sizes)
+    if solver == "trajectories":
+        wall = _wall(lambda: trajspin.run_trajectories(chain, times, n, seed=3, progress=False))
+        est = estimate(sizes, solver, ntraj=n, times=times)
+    elif solver == "master":
+        wall = _wall(lambda: trajspin.solve_master(chain, times))
+        est = estimate(sizes, solver, times=times)
+    else:
+        wall = _wall(lambda: trajspin.steady_state(chain))
+        est = estimate(sizes, solver)
+    assert wall / 4 <= est.seconds <= 4 * wall, (est.seconds, wall)
