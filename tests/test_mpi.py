@@ -400,3 +400,38 @@ def test_bad_configs_give_one_line_errors(tmp_path):
         assert sorted(os.listdir(tmp_path)) == before
     _one_line_error(run(None, tmp_path / "missing.toml", tmp_path / "r.npz"), "does not exist")
     _one_line_error(run(None, tmp_path / "good.toml", tmp_path / "no" / "r.npz"), "--out")
+
+
+@needs_mpi
+def test_warm_scheduled_chain_with_observables_is_rank_independent(tmp_path):
+    """Issue 8 physics through the MPI config: the same arrays as run_trajectories, any P."""
+    config = tmp_path / "hot.toml"
+    config.write_text("""[chain]
+sizes = [4, 2, 1]
+n_thermal = [0.3, 0.1]
+kappa = [0.0, 0.2, 0.0]
+[chain.schedule]
+switch_times = [1.0]
+factors = [[1, 0], [1, 1]]
+[times]
+start = 1e-2
+stop = 10
+points = 12
+[run]
+ntraj = 600
+seed = 5
+chunk = 64
+initial = ["up:3", "ground", 0]
+observables = ["n_dist", "coherence", "reservoir_rates", "jz_var"]
+""")
+    cfg = load_config(config)
+    want = run_trajectories(cfg.chain(), cfg.times, cfg.ntraj, cfg.seed, cfg.initial_request(),
+                            progress=False, chunk=cfg.chunk, observables=cfg.observables)
+    for P in (1, 2):
+        out = tmp_path / f"r{P}.npz"
+        proc = run(P, config, out)
+        assert proc.returncode == 0, proc.stderr
+        got = trajspin.load(out)
+        assert got.chain == cfg.chain()
+        for name in ("jz", "jz_err", "n_dist", "n_dist_err", "coherence", "reservoir_rates", "jz_var"):
+            np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
