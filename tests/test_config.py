@@ -209,3 +209,11 @@ def test_initial_vector_file(tmp_path):
 def test_bad_physics_keys_are_refused_in_one_line(changes, words):
     with pytest.raises(InputError, match=words):
         parse_config(with_(**changes))
+
+
+def test_shipped_physics_configs():
+    hot = load_config(CONFIGS / "figS1b.toml")
+    assert hot.chain().n_thermal.tolist() == pytest.approx([2.8588, 2.8588], abs=1e-4)
+    route = load_config(CONFIGS / "route.toml")
+    assert route.chain().schedule.factors.tolist() == [[1, 0], [0, 1]]
+    assert route.basis_initial is None and route.initial_request()[0] == "up:6"
