@@ -101,7 +101,7 @@ def main(argv=None):
     try:
         t0 = time.monotonic()
         task = EnsembleTask(cfg.chain(), cfg.times, cfg.seed, cfg.initial_request(),
-                            records=cfg.records, observables=cfg.observables)
+                            records=cfg.records, observables=cfg.observables, method=cfg.method)
         if comm is not None:
             comm.Barrier()
         setup = time.monotonic() - t0

@@ -217,3 +217,10 @@ def test_shipped_physics_configs():
     route = load_config(CONFIGS / "route.toml")
     assert route.chain().schedule.factors.tolist() == [[1, 0], [0, 1]]
     assert route.basis_initial is None and route.initial_request()[0] == "up:6"
+
+
+def test_method_key():
+    assert parse_config(base()).method == "auto"
+    assert parse_config(with_(run__method="krylov")).method == "krylov"
+    with pytest.raises(InputError, match="run.method must be one of"):
+        parse_config(with_(run__method="fast"))

@@ -435,3 +435,23 @@ observables = ["n_dist", "coherence", "reservoir_rates", "jz_var"]
         assert got.chain == cfg.chain()
         for name in ("jz", "jz_err", "n_dist", "n_dist_err", "coherence", "reservoir_rates", "jz_var"):
             np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
+
+
+@needs_mpi
+def test_matrix_free_method_through_the_mpi_config(tmp_path):
+    """run.method = "krylov": the Lanczos engine on two ranks gives run_trajectories' arrays."""
+    config = write_config(tmp_path / "k.toml", (12, 6, 2), ntraj=200, extra_run='method = "krylov"')
+    cfg = load_config(config)
+    assert cfg.method == "krylov"
+    want = run_trajectories(cfg.chain(), cfg.times, cfg.ntraj, cfg.seed, progress=False,
+                            chunk=cfg.chunk, method="krylov")
+    dense = run_trajectories(cfg.chain(), cfg.times, cfg.ntraj, cfg.seed, progress=False,
+                             chunk=cfg.chunk, method="dense")
+    assert want.meta["engine"] == "krylov" and dense.meta["engine"] == "paper"
+    np.testing.assert_allclose(want.jz, dense.jz, atol=1e-8)     # same random numbers, tol 1e-12
+    out = tmp_path / "k.npz"
+    proc = run(2, config, out)
+    assert proc.returncode == 0, proc.stderr
+    got = trajspin.load(out)
+    np.testing.assert_array_equal(got.jz, want.jz)
+    np.testing.assert_array_equal(got.final_excitation_counts, want.final_excitation_counts)

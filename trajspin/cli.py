@@ -92,6 +92,9 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--target-err", type=float, default=None,
                    help="keep going until the largest standard error of <J_i^z>/N_i is below this")
+    p.add_argument("--method", choices=["auto", "dense", "krylov"], default="auto",
+                   help="sector propagation: dense spectral, matrix-free Lanczos for large sectors, "
+                        "or auto (default)")
     p = sub.add_parser("demon", help="Maxwell's demon views: jump records, counting statistics, "
                                       "conditional states, feedback",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=PHYSICS)
@@ -245,7 +248,8 @@ def main(argv=None):
             else:
                 result = trajspin.run_trajectories(chain, times, args.ntraj, seed=args.seed,
                                                    initial=args.initial, progress=not args.quiet,
-                                                   target_err=args.target_err, **obs)
+                                                   target_err=args.target_err, method=args.method,
+                                                   **obs)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -33,6 +33,7 @@ A config names the chain, the time grid, the ensemble and the checkpoint::
     # initial_vector = "psi.npy"  # optional instead: a state vector (coupled Dicke basis)
     observables = ["jz"]        # optional: jz, jz2, jz_var, n_dist, coherence,
                                 # channel_rates, reservoir_rates
+    method = "auto"             # optional: "dense", "krylov" (matrix-free, large sectors) or "auto"
     target_err = 1e-3           # optional: stop when max standard error of <J_i^z>/N_i <= this
     max_ntraj = 200000          # optional, with target_err only (default 100 * ntraj)
 
@@ -80,7 +81,7 @@ _SCHEMA = {
               "temperature_local", "omega0", "schedule"},
     "times": {"start", "stop", "points", "spacing", "values"},
     "run": {"ntraj", "seed", "chunk", "initial", "initial_vector", "observables", "target_err",
-            "max_ntraj"},
+            "max_ntraj", "method"},
     "output": {"records"},
     "checkpoint": {"path", "interval_seconds"},
 }
@@ -128,6 +129,7 @@ class EnsembleConfig:
     raw: dict = field(default_factory=dict)
     chain_params: dict = field(default_factory=dict)
     observables: tuple = ("jz",)
+    method: str = "auto"
 
     def chain(self) -> Chain:
         if self.chain_params:
@@ -166,6 +168,7 @@ class EnsembleConfig:
             "run.max_ntraj": self.max_ntraj,
             "trajspin version": __version__,
         } | ({"output.records": self.records} if self.records != "none" else {}) | (
+            {"run.method": self.method} if self.method != "auto" else {}) | (
             {"run.observables": list(self.observables)} if self.observables != ("jz",) else {})
 
     def _initial_text(self):
@@ -190,7 +193,8 @@ class EnsembleConfig:
             "times": dict(times) if "values" not in times else {"values": self.times.tolist()},
             "run": {"ntraj": self.ntraj, "seed": self.seed, "chunk": self.chunk,
                     "initial": self._initial_text(), "target_err": self.target_err,
-                    "max_ntraj": self.max_ntraj, "observables": list(self.observables)},
+                    "max_ntraj": self.max_ntraj, "observables": list(self.observables),
+                    "method": self.method},
             "output": {"records": self.records},
             "checkpoint": {"path": self.checkpoint_path, "interval_seconds": self.checkpoint_interval},
         }
@@ -300,6 +304,10 @@ def parse_config(data: dict, source: str = "<config>") -> EnsembleConfig:
         observables = check_observables(obs, solver="trajectories")
     except InputError as exc:
         raise InputError(f"run.observables: {exc}") from None
+    from .trajectories import METHODS
+    method = run.get("method", "auto")
+    if method not in METHODS:
+        raise InputError(f"run.method must be one of {', '.join(map(repr, METHODS))}, got {_show(method)}")
     target_err = None
     if "target_err" in run:
         target_err = _number(run["target_err"], "run.target_err", positive=True)
@@ -331,7 +339,7 @@ def parse_config(data: dict, source: str = "<config>") -> EnsembleConfig:
                           target_err=target_err, max_ntraj=max_ntraj, records=records,
                           checkpoint_path=ck_path, checkpoint_interval=interval,
                           description=description, source=source, raw=data,
-                          chain_params=chain.to_dict(), observables=observables)
+                          chain_params=chain.to_dict(), observables=observables, method=method)
 
 
 def _times(spec):

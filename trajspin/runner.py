@@ -390,11 +390,12 @@ class EnsembleTask:
     of the initial state are built once per process.
     """
 
-    def __init__(self, chain, times, seed, initial=None, records="none", observables=("jz",)):
+    def __init__(self, chain, times, seed, initial=None, records="none", observables=("jz",),
+                 method="auto"):
         from .trajectories import EnsemblePlan, _check_seed
         from .validation import check_times
         self.chain, self.times, self.seed = chain, check_times(times), _check_seed(seed)
-        self.plan = EnsemblePlan(chain, self.times, initial, records, None, observables)
+        self.plan = EnsemblePlan(chain, self.times, initial, records, None, observables, method)
         self.initial = self.plan.label()
         self.records = self.plan.records
         self.observables = self.plan.names
@@ -622,7 +623,14 @@ def prepare_run(config, out, resume=False, ranks_per_node=1):
     basis_state = config.basis_initial
     # highest excitation sector a trajectory can visit (sizes the tables and the final counts)
     K0 = sum(basis_state) if basis_state is not None and not chain.has_absorption else sum(chain.sizes)
-    check_memory(ranks_per_node * trajectory_memory_estimate(chain, K0),
+    plain = (chain.is_paper_model and basis_state is not None and config.records == "none"
+             and tuple(config.observables) == ("jz",))
+    need = trajectory_memory_estimate(chain, K0)
+    if plain and config.method != "dense":
+        from .krylov import choose_method, krylov_memory_estimate
+        if config.method == "krylov" or choose_method(chain, K0) == "krylov":
+            need = krylov_memory_estimate(chain, K0)
+    check_memory(ranks_per_node * need,
                  f"the trajectory tables of {chain!r} on {ranks_per_node} rank(s) of this node",
                  "use fewer ranks per node or smaller domains")
     if config.records != "none":

@@ -38,6 +38,7 @@ __all__ = ["SectorTables", "GeneralTables", "Trajectory", "trajectory", "run_tra
            "EnsemblePlan", "top_excitation", "observable_extra", "observable_layout"]
 
 RECORD_KINDS = ("none", "summaries", "full")
+METHODS = ("auto", "dense", "krylov")
 
 DEFAULT_CHUNK = 256
 _MAX_SEED = 2**63
@@ -425,9 +426,11 @@ class EnsemblePlan:
     """
 
     def __init__(self, chain, times, initial=None, records="none", feedback=None,
-                 observables=("jz",)):
+                 observables=("jz",), method="auto"):
         from .initial import resolve_initial
         from .observables import check_observables
+        if method not in METHODS:
+            raise InputError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
         self.chain, self.times = chain, times
         self.names = check_observables(observables, solver="trajectories")
         self.records = check_records(records)
@@ -446,6 +449,21 @@ class EnsemblePlan:
                                  f"{list(self.names[1:])} or run without {what}")
         self.engine = "paper" if paper and not extra else "general"
         self.T, self.M = times.size, chain.M
+        plain = self.engine == "paper" and self.feedback is None and self.records == "none"
+        if method == "krylov" and not plain:
+            raise InputError("method='krylov' (matrix-free) covers the paper's model from one Dicke "
+                             "basis state, <J_i^z> only, without records or feedback; use "
+                             "method='dense' or 'auto'")
+        if plain and method != "dense":
+            from .krylov import choose_method
+            K0 = int(sum(self.init.basis_state))
+            if method == "krylov" or choose_method(chain, K0) == "krylov":
+                self.engine = "krylov"
+                self.n0 = tuple(self.init.basis_state)
+                self.K0 = self.K_top = K0
+                self.lay, self.parts = observable_layout(chain, ())
+                self.extra = False
+                return
         if self.engine == "paper":
             self.n0 = tuple(self.init.basis_state)
             self.K0, self.pos = _locate(chain, self.n0)
@@ -462,7 +480,7 @@ class EnsemblePlan:
 
     def label(self):
         """The initial state as result metadata: excitations n_i, or the label of the request."""
-        return list(self.n0) if self.engine == "paper" else (
+        return list(self.n0) if self.engine in ("paper", "krylov") else (
             list(self.init.basis_state) if self.init.basis_state is not None else self.init.label)
 
     def zero(self):
@@ -483,6 +501,9 @@ class EnsemblePlan:
         if self.engine == "paper":
             return run_chunk(self.chain, self.times, seed, start, stop, self.K0, self.pos,
                              self.init_jz, self.records, self.feedback)
+        if self.engine == "krylov":
+            from .krylov import run_chunk_krylov
+            return run_chunk_krylov(self.chain, self.times, seed, start, stop, list(self.n0))
         T, M, F = self.T, self.M, int(self.lay[L_F])
         tab = self.tables
         obs_sum, obs_sumsq = np.zeros((T, F)), np.zeros((T, F))
@@ -517,9 +538,10 @@ class EnsemblePlan:
     def meta(self):
         m = {"initial": self.label(), "initial_label": self.init.label,
              "observables": list(self.names), "chain": self.chain.to_dict(),
-             "sampler": ("exact event-driven (sector spectral decomposition)" if self.engine == "paper"
-                         else "exact event-driven, general channels and schedules (sector "
-                              "spectral decomposition per schedule piece)"),
+             "sampler": {"paper": "exact event-driven (sector spectral decomposition)",
+                         "krylov": "event-driven, matrix-free restarted Lanczos (trajspin.krylov)",
+                         "general": "exact event-driven, general channels and schedules (sector "
+                                    "spectral decomposition per schedule piece)"}[self.engine],
              "engine": self.engine}
         if self.engine == "general":
             m["channels"] = list(self.chain.channels().names)
@@ -635,7 +657,7 @@ class Trajectory:
 
 
 def trajectory(chain, times, seed=0, index=0, initial=None, feedback=None,
-               observables=("jz",)) -> Trajectory:
+               observables=("jz",), method="auto") -> Trajectory:
     """Sample one quantum trajectory (its stream depends on (seed, index) only).
 
     Parameters
@@ -651,17 +673,24 @@ def trajectory(chain, times, seed=0, index=0, initial=None, feedback=None,
         model from a Dicke basis state only.
     observables : name or sequence of names (``trajspin.observables``; not log_negativity)
         Conditional expectations kept as ``.observables[name]`` and attributes.
+    method : {"auto", "dense", "krylov"}
+        Sector propagation: dense spectral decomposition, or matrix-free Lanczos
+        (``trajspin.krylov``; paper model, jz only).  "auto" picks from the cost and memory
+        model ``trajspin.krylov.choose_method`` (Krylov above ~600 states per sector).
 
     Returns
     -------
-    Trajectory
+    Trajectory  (a ``trajspin.krylov.KrylovTrajectory`` with the same fields on the Krylov path)
         With the full jump record (times, channels, reservoirs, directions, excitation,
         conditional <J_i^z> just before and after each jump).
     """
     t = check_times(times)
     seed = _check_seed(seed)
     index = _check_seed(index, "index")
-    plan = EnsemblePlan(chain, t, initial, "none", feedback, observables)
+    plan = EnsemblePlan(chain, t, initial, "none", feedback, observables, method)
+    if plan.engine == "krylov":
+        from .krylov import krylov_trajectory
+        return krylov_trajectory(chain, t, seed, index, list(plan.n0))
     if plan.engine == "paper":
         return _paper_trajectory(plan, seed, index)
     return _general_trajectory(plan, seed, index)
@@ -797,7 +826,7 @@ def check_records(records):
 
 def run_trajectories(chain, times, ntraj, seed=0, initial=None, progress=True, target_err=None,
                      chunk=DEFAULT_CHUNK, max_ntraj=None, records="none", feedback=None,
-                     observables=("jz",)) -> EnsembleResult:
+                     observables=("jz",), method="auto") -> EnsembleResult:
     """Average ``ntraj`` quantum trajectories (indices 0..ntraj-1) with standard errors.
 
     Parameters
@@ -831,6 +860,9 @@ def run_trajectories(chain, times, ntraj, seed=0, initial=None, progress=True, t
         Each comes back as the ensemble average of the conditional expectation,
         ``result.<name>``, with its standard error ``result.<name>_err`` (jz_var from the
         averaged moments, its error by the delta method).
+    method : {"auto", "dense", "krylov"}
+        Sector propagation (see :func:`trajectory`); "auto" switches to the matrix-free
+        Lanczos path for chains whose sectors are too large to diagonalise.
 
     Returns
     -------
@@ -850,7 +882,7 @@ def run_trajectories(chain, times, ntraj, seed=0, initial=None, progress=True, t
         raise InputError(f"target_err must be a positive number, got {target_err!r}")
     max_ntraj = int(max_ntraj or (100 * ntraj if target_err else ntraj))
     start_time = time.perf_counter()
-    plan = EnsemblePlan(chain, t, initial, records, feedback, observables)
+    plan = EnsemblePlan(chain, t, initial, records, feedback, observables, method)
     acc = list(plan.zero())
     done = 0
     sizes = np.asarray(chain.sizes, dtype=float)
