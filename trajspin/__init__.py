@@ -14,9 +14,10 @@ from .results import MasterResult, SteadyStateResult, EnsembleResult, load
 from .trajectories import Trajectory, trajectory, run_trajectories
 from .grids import time_grid
 from .mean_field import solve_mean_field, mean_field_equations, MeanFieldResult
+from .estimate import estimate, Estimate
 
 __all__ = ["Chain", "InputError", "Schedule", "thermal_occupation", "Dicke", "SpinsUp", "Coherent",
            "InitialState", "resolve_initial", "OBSERVABLES", "solve_master", "steady_state", "master_memory_estimate",
            "MasterResult", "SteadyStateResult", "EnsembleResult", "load", "Trajectory", "trajectory",
            "run_trajectories", "time_grid", "solve_mean_field", "mean_field_equations",
-           "MeanFieldResult", "__version__"]
+           "MeanFieldResult", "estimate", "Estimate", "__version__"]

@@ -44,8 +44,9 @@ the fitted table; re-run it after a kernel change).  Features:
 * master: sweeps x (``master_sweep`` sum_K [d_K^2 + (M-1)(d_K d_{K+1}^2 + d_K^2 d_{K+1})]
   + ``master_sector`` (K0 + 1) + ``master_step``) with sweeps = ``sweeps_base`` +
   ``sweeps_per_point`` T, plus ``master_setup`` M sum_K d_K^3 and ``master_obs`` T M sum_K d_K^2;
-* trajectories, matrix-free: ``krylov_jump`` sum_{K=1}^{K0} (2M - 1) d_K per trajectory (not yet
-  calibrated: ``None`` gives no time prediction, only memory);
+* trajectories, matrix-free: set-up ``krylov_state`` sum_K d_K, per trajectory ``krylov_jump``
+  sum_{K=1}^{K0} (2M - 1) d_K + ``traj_point`` T M + ``traj_const`` (fitted to a single run of
+  (200, 100, 50, 20); ``krylov_jump = None`` gives memory only);
 * steady: ``steady_cubic`` sum_K [d_K^3 + (M-1)(d_K d_{K+1}^2 + d_K^2 d_{K+1})] + ``steady_d2``
   M sum_K d_K^2 + ``steady_sector`` (K0 + 1).
 
@@ -107,10 +108,11 @@ COSTS = {
     "steady_cubic": 1.06e-10,    # s per d_K^3 unit of the direct cascade
     "steady_d2": 0,              # s per M d_K^2
     "steady_sector": 0.0107,     # s per sector (Python overhead)
-    # matrix-free engine: s per nonzero of G_K per jump (Krylov products x their cost).  Not
-    # calibrated yet (None): the engine landed while this was written; the estimate then gives
-    # its memory but no time.  Fit it with calibrate_estimate.py once trajspin.krylov is stable.
-    "krylov_jump": None,
+    # matrix-free engine, from ONE run: analysis/benchmarks/bench_large.py on (200, 100, 50, 20)
+    # (results/bench_large.json: 2.50 s per trajectory, 181 jumps, 200 output times, tables of
+    # 1.25e7 states built in 1.02 s, load 1.5-2.8).  Set to None to switch the time prediction off.
+    "krylov_jump": 2.85e-08,     # s per nonzero of G_K (row sparsity 2M-1) per sector passed
+    "krylov_state": 8.2e-08,     # s per state of sectors 0..K0 (lazy tables), set-up
 }
 DEFAULT_POINTS = 400           # the CLI's default grid, for time estimates without ``times``
 
@@ -419,7 +421,7 @@ def estimate(chain, solver="trajectories", ntraj=1000, times=None, initial=None,
             method = "krylov (matrix-free)"
             breakdown = {"krylov": kry_bytes, "run": run_bytes, "baseline": BASELINE_BYTES}
             nnz = (1 + 2 * (M - 1)) * d                  # G_K = sum_c L_c^T L_c, row sparsity
-            setup = COSTS["setup_state"] * float(np.sum(d)) * M + COSTS["setup_sector"] * d.size
+            setup = COSTS["krylov_state"] * float(np.sum(d))
             if COSTS["krylov_jump"] is None:
                 per_traj = float("nan")
                 notes.append("time of the matrix-free engine: not calibrated yet (no prediction)")

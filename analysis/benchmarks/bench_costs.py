@@ -5,7 +5,7 @@
 Cost curves (400 log-spaced times in [1e-4, 1e3], kernels compiled beforehand):
 
 - time per trajectory and memory of the sector tables against N_1 for two domains (N_1, 2) and
-  three domains (N_1, 10, 2), and against the number of domains (prefixes of (8, 6, 4, 2, 1));
+  three domains (N_1, 10, 3), and against the number of domains (prefixes of (6, 5, 4, 3, 2, 1));
 - memory, three numbers: trajspin's own estimate
   ``trajspin.trajectories.trajectory_memory_estimate(chain)``, and the tracemalloc peak and
   retained bytes while the tables are built (first ``run_trajectories`` call on a fresh Chain);
@@ -43,13 +43,22 @@ from pathlib import Path
 import numpy as np
 
 import trajspin
+from trajspin.estimate import estimate, table_bytes
 from bench_master import chain_name, fmt_s, load1, log_grid, machine_info, print_table, write_json
 
 SERIES = {
     "two domains (N1, 2)": [(n, 2) for n in (10, 20, 40, 80, 160, 320, 640)],
-    "three domains (N1, 10, 2)": [(n, 10, 2) for n in (10, 20, 40, 80, 160, 320, 640)],
-    "domains: prefixes of (8, 6, 4, 2, 1)": [(8, 6), (8, 6, 4), (8, 6, 4, 2), (8, 6, 4, 2, 1)],
+    "three domains (N1, 10, 3)": [(n, 10, 3) for n in (10, 20, 40, 80, 160, 320, 640)],
+    "domains: prefixes of (6, 5, 4, 3, 2, 1)": [(6, 5), (6, 5, 4), (6, 5, 4, 3), (6, 5, 4, 3, 2),
+                                                (6, 5, 4, 3, 2, 1)],
 }
+QUICK_SERIES = {
+    "two domains (N1, 2)": [(n, 2) for n in (10, 20, 40, 80)],
+    "three domains (N1, 10, 3)": [(n, 10, 3) for n in (10, 20, 40, 80)],
+    "domains: prefixes of (6, 5, 4, 3, 2, 1)": [(6, 5), (6, 5, 4), (6, 5, 4, 3), (6, 5, 4, 3, 2)],
+}
+QUICK_KERNEL_CHAINS = [(200, 10, 10)]
+ESTIMATE_RUNS = [((200, 100, 50, 20), 100, 2)]      # (chain, ntraj, ranks): issue 7's target
 KERNEL_CHAINS = [(200, 10, 10), (300, 20, 10), (150, 30, 15), (100, 40, 20)]
 SEED = 1
 
@@ -83,7 +92,10 @@ def _timed_run(chain, times, seconds, nmin=5, nmax=20_000):
 def cost_point(sizes, times, seconds):
     chain, setup, peak, retained = _fresh_tables(sizes, times)
     r, wall, n = _timed_run(chain, times, seconds)
+    est = estimate(chain, "trajectories", ntraj=n, times=times)
     return {"chain": list(sizes), "N1": sizes[0], "M": len(sizes), "ntraj": n,
+            "predicted_per_traj": est.seconds_per_traj, "predicted_setup": est.seconds_setup,
+            "table_bytes_exact": table_bytes(chain),
             "per_traj": wall / n, "per_jump": wall / max(r.njumps_sum, 1),
             "jumps_per_traj": r.njumps_sum / n, "setup": setup,
             "estimate_bytes": trajspin.trajectories.trajectory_memory_estimate(chain),
@@ -173,6 +185,9 @@ def run(seconds=1.0, series=None, kernel_chains=None, points=400, verbose=True):
             f"(grid: {fmt_s(k['grid']['per_jump'])}), matvec(d_max) {fmt_s(k['matvec_dmax'])}: "
             f"x{k['jumps_only']['ratio_matvec_dmax']:.1f}; vs jump-weighted floor "
             f"x{k['jumps_only']['ratio_floor']:.1f}", flush=True)
+    # what trajspin.estimate says about issue 7's target run (no run: a prediction only)
+    data["estimates"] = [estimate(sizes, "trajectories", ntraj=n, times=times, ranks=ranks).to_dict()
+                         for sizes, n, ranks in ESTIMATE_RUNS]
     data["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     return data
 
@@ -190,6 +205,22 @@ def rows(data):
                     f"tables {first['estimate_bytes'] / 2**20:.2g} -> {last['estimate_bytes'] / 2**20:.3g} MiB "
                     f"~ {key}^{fit['estimate_bytes']['all']:.2f}; traced "
                     f"{last['traced_retained_bytes'] / 2**20:.3g} MiB at {chain_name(last['chain'])}"])
+    pts = [p for s in data["series"].values() for p in s["points"] if "predicted_per_traj" in p]
+    if pts:
+        q = np.array([p["predicted_per_traj"] / p["per_traj"] for p in pts])
+        qs = np.array([p["predicted_setup"] / max(p["setup"], 1e-9) for p in pts])
+        worst = pts[int(np.argmax(np.abs(np.log(q))))]
+        out.append(["estimate check", f"{len(pts)} cost-curve chains",
+                    f"predicted/measured per traj {q.min():.2f}-{q.max():.2f}", "-", "-",
+                    f"set-up {qs.min():.2f}-{qs.max():.2f}",
+                    f"trajspin.estimate vs this run; worst per traj {chain_name(worst['chain'])}"])
+    for e in data.get("estimates", []):
+        secs = e["seconds"]
+        out.append(["estimate", chain_name(e["chain"]),
+                    f"{e['bytes_per_rank'] / 2**30:.2f} GiB/rank, {e['method']}", "-", "-",
+                    f"fits: {'yes' if e['fits'] else 'no'} ({e['available'] / 2**30:.1f} GiB available)",
+                    f"{e['ntraj']} traj on {e['ranks']} ranks; predicted time "
+                    + (f"{secs / 60:.0f} min" if secs == secs else "not calibrated (matrix-free)")])
     for k in data["kernel"]:
         j, g = k["jumps_only"], k["grid"]
         out.append(["kernel/jump", f"{chain_name(k['chain'])} d_max={k['d_max']}",
@@ -289,10 +320,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     series = kernel = None
     if a.quick:
-        series = {"two domains (N1, 2)": [(n, 2) for n in (10, 20, 40)],
-                  "three domains (N1, 10, 2)": [(n, 10, 2) for n in (10, 20, 40)],
-                  "domains: prefixes of (8, 6, 4, 2, 1)": [(8, 6), (8, 6, 4), (8, 6, 4, 2)]}
-        kernel = [(60, 10, 10)]
+        series, kernel = QUICK_SERIES, QUICK_KERNEL_CHAINS
     data = run(a.seconds, series, kernel)
     path = write_json(a.out, data)
     if a.plot:

@@ -73,7 +73,13 @@ def machine_info():
 
 
 def _git_state():
-    """Commit of the trajspin checkout, with '+dirty' if trajspin/ has uncommitted changes."""
+    """Commit of the trajspin checkout, with '+dirty' if trajspin/ has uncommitted changes.
+
+    A run on a copy of the tree (``PYTHONPATH=<copy>``, so that other people's edits cannot
+    change the code under a long run) says so in ``TRAJSPIN_BENCH_TREE``, which wins.
+    """
+    if os.environ.get("TRAJSPIN_BENCH_TREE"):
+        return os.environ["TRAJSPIN_BENCH_TREE"]
     root = Path(trajspin.__file__).resolve().parents[1]
     try:
         head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
@@ -357,7 +363,7 @@ def rows(data):
         if q and q.get("from"):
             note += "; QuTiP time from the earlier run (see bench_master_qutip.json)"
         elif q:
-            note += f"; QuTiP load {q['load1_before']}"
+            note += f"; QuTiP load {q['load1_before']}, atol {q.get('atol', 1e-10):g} rtol {q.get('rtol', 1e-8):g}"
         out.append(["solve_master", chain_name(r["chain"]), fmt_s(r["best"]), qt, ratio, agree, note])
     s = data.get("steady")
     if s:

@@ -127,7 +127,7 @@ def mcsolve(sizes, times, ntraj, seed=1, gamma=1.0, initial=None, omega0=1.0):
         if "collapse time" not in str(exc):
             raise
         failed_wall = time.perf_counter() - t0
-        tolerances = "retried with " + ", ".join(f"{k} {v:g}" for k, v in RETRY_OPTIONS.items())
+        tolerances += "; retried with " + ", ".join(f"{k} {v:g}" for k, v in RETRY_OPTIONS.items())
         t0 = time.perf_counter()
         res = qutip.mcsolve(H, psi0, tlist, c_ops, e_ops=e_ops, ntraj=int(ntraj), seeds=int(seed),
                             options={**opts, **RETRY_OPTIONS})

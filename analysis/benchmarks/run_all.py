@@ -1,14 +1,21 @@
 """The benchmark suite in one command: one table, PNG plots.
 
-    python analysis/benchmarks/run_all.py                 # trajspin only (~5-10 min)
-    python analysis/benchmarks/run_all.py --qutip         # + QuTiP mesolve / mcsolve (up to ~1 h)
+    python analysis/benchmarks/run_all.py                 # full: trajspin + QuTiP side by side (~50 min)
+    python analysis/benchmarks/run_all.py --quick         # a few minutes: small chains, short budgets
+    python analysis/benchmarks/run_all.py --no-qutip      # trajspin only (~8 min)
     python analysis/benchmarks/run_all.py --from-results  # table and plots from results/*.json only
 
-Runs ``bench_master``, ``bench_trajectories`` and ``bench_costs`` (in this process, one after the
-other; every QuTiP call runs in its own process with a time budget), writes their
-``results/<name>.json``, prints one combined table (also saved as ``results/summary.txt``) and
-writes ``figures/cost_curves.png``, ``figures/kernel_efficiency.png``, ``figures/steady_scan.png``
-and, with QuTiP results, ``figures/qutip_comparison.png``.  See README.md for what each number means.
+Runs ``bench_master`` (solve_master, steady_state; QuTiP ``mesolve``), ``bench_trajectories``
+(run_trajectories, numba compile; QuTiP ``mcsolve`` with the same number of trajectories) and
+``bench_costs`` (cost curves with fitted exponents, kernel time per jump against a dense matvec,
+and ``trajspin.estimate`` against the measured times), in this process one after the other;
+every QuTiP call runs in its own process, killed at ``--qutip-budget`` seconds (default 600).
+Writes ``results/bench_<part>.json``, prints one combined table (also ``results/summary.txt``
+and, as markdown, ``results/summary.md``) and draws ``figures/cost_curves.png``,
+``figures/kernel_efficiency.png``, ``figures/qutip_comparison.png`` and ``figures/steady_scan.png``.
+``--quick`` writes ``results/quick_*.json``, ``results/summary_quick.*`` and ``figures/quick/``
+instead, so it never overwrites the full run.  The 1-minute load average is sampled every 15 s
+during the run and printed with the table.  See README.md for what each number means.
 """
 from __future__ import annotations
 
@@ -19,6 +26,8 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse
 import json
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -33,13 +42,55 @@ HERE = Path(__file__).resolve().parent
 FIGURES = HERE / "figures"
 HEADER = ["benchmark", "chain", "trajspin", "reference (QuTiP / BLAS)", "ratio", "agreement / fit", "note"]
 PARTS = {"master": bench_master, "trajectories": bench_trajectories, "costs": bench_costs}
+QUICK_CHAINS = [(6, 2), (3, 2, 1)]      # small enough for QuTiP to finish in seconds
 
 
-def combined_table(results):
+class LoadSampler:
+    """Samples the 1-minute load average every ``interval`` seconds in a daemon thread."""
+
+    def __init__(self, interval=15.0):
+        self.interval, self.samples = interval, []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while True:
+            self.samples.append(round(os.getloadavg()[0], 2))
+            if self._stop.wait(self.interval):
+                return
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self):
+        x = np.array(self.samples or [np.nan])
+        return {"samples": len(self.samples), "interval_s": self.interval, "min": float(x.min()),
+                "median": float(np.median(x)), "max": float(x.max()),
+                "frac_above_2": float(np.mean(x > 2.0))}
+
+
+def markdown_table(header, rows):
+    """The same rows as a GitHub markdown table (pipes in cells escaped)."""
+    esc = lambda c: str(c).replace("|", "\\|") or " "
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(esc(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def table_rows(results):
     rows = []
     for name, mod in PARTS.items():
         if results.get(name):
             rows += mod.rows(results[name])
+    return rows
+
+
+def header_lines(results, load=None):
     lines = []
     for name, data in results.items():
         if data:
@@ -50,7 +101,22 @@ def combined_table(results):
     head = (f"trajspin {m['trajspin']} benchmarks on {m['host']} ({m['cpu']}, {m['cores']} cores shared), "
             f"one BLAS thread; numpy {m['numpy']}, scipy {m['scipy']}, numba {m['numba']}, "
             f"qutip {m.get('qutip')}, python {m['python']}")
-    return "\n".join([head, *lines, "", print_table(HEADER, rows)])
+    out = [head, *lines]
+    if load:
+        out.append(f"1-min load average during the run (sampled every {load['interval_s']:.0f} s, "
+                   f"{load['samples']} samples): min {load['min']}, median {load['median']}, "
+                   f"max {load['max']}; above 2 (processes waiting for a core) "
+                   f"{100 * load['frac_above_2']:.0f}% of the time")
+    return out
+
+
+def combined_table(results, load=None):
+    return "\n".join([*header_lines(results, load), "", print_table(HEADER, table_rows(results))])
+
+
+def combined_markdown(results, load=None):
+    return "\n".join(["# trajspin benchmark summary", "", *[f"- {l}" for l in header_lines(results, load)],
+                      "", markdown_table(HEADER, table_rows(results)), ""])
 
 
 def plot_qutip(results, folder):
@@ -71,7 +137,9 @@ def plot_qutip(results, folder):
             qs = r.get("qutip") or []
             for q in [qs] if isinstance(qs, dict) else qs:
                 per = q["wall"] / q["ntraj"] if q.get("wall") else None
-                items.append((f"{chain_name(r['chain'])}\nw0={q.get('omega0', 1.0):g}", r["per_traj"],
+                ts = (q["trajspin_wall"] / q["trajspin_ntraj"] if q.get("trajspin_wall")
+                      else r["per_traj"])
+                items.append((f"{chain_name(r['chain'])}\nw0={q.get('omega0', 1.0):g}", ts,
                               {**q, "wall": per}))
         if items:
             panels.append(("trajectories: run_trajectories vs mcsolve (w0: QuTiP's H)",
@@ -151,53 +219,88 @@ def plot_scan(results, folder):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--qutip", action="store_true", help="run QuTiP mesolve and mcsolve too (slow)")
-    p.add_argument("--qutip-budget", type=float, default=900.0, metavar="SECONDS",
-                   help="wall-clock limit of every QuTiP call (default 900)")
-    p.add_argument("--qutip-ntraj", type=int, default=1000, help="mcsolve trajectories (default 1000)")
-    p.add_argument("--qutip-omega0", default="1,0", metavar="LIST",
-                   help="omega0 values of QuTiP's H for mcsolve (default '1,0': as specified, and "
-                        "the rotating frame)")
+    p.add_argument("--quick", action="store_true",
+                   help="a few-minute version: small chains, QuTiP budget 60 s, short cost curves "
+                        "(writes results/quick_*, figures/quick/)")
+    p.add_argument("--no-qutip", action="store_true", help="trajspin only (no mesolve / mcsolve)")
+    p.add_argument("--qutip", action="store_true", help=argparse.SUPPRESS)   # the default now
+    p.add_argument("--qutip-budget", type=float, default=None, metavar="SECONDS",
+                   help="wall-clock limit of every QuTiP call (default 600; --quick 60)")
+    p.add_argument("--qutip-ntraj", type=int, default=None,
+                   help="trajectories of mcsolve and of the matching trajspin run (default 200; --quick 50)")
+    p.add_argument("--qutip-omega0", default="0", metavar="LIST",
+                   help="omega0 values of QuTiP's H for mcsolve (default '0', the rotating frame; "
+                        "'1,0' adds H = sum_i J_i^z as written, which costs QuTiP 3-6x more)")
     p.add_argument("--skip", default="", help="comma-separated parts to skip: master,trajectories,costs")
     p.add_argument("--from-results", action="store_true",
                    help="run nothing: table and plots from the existing results/*.json")
-    p.add_argument("--scan-budget", type=float, default=600.0, help="steady-state N1 scan budget (s)")
-    p.add_argument("--big-ntraj", type=int, default=40, help="trajectories of (1000, 30, 3)")
+    p.add_argument("--scan-budget", type=float, default=None,
+                   help="steady-state N1 scan budget in s (default 120; --quick 0 = no scan)")
+    p.add_argument("--big-ntraj", type=int, default=None, help="trajectories of (1000, 30, 3) (default 40)")
     a = p.parse_args(argv)
     skip = {s.strip() for s in a.skip.split(",") if s.strip()}
     unknown = skip - set(PARTS)
     if unknown:
         p.error(f"unknown part(s) to skip: {sorted(unknown)}; choose from {sorted(PARTS)}")
+    qutip = not a.no_qutip
+    if qutip and not a.from_results:
+        try:
+            import qutip  # noqa: F401  (only to fail early; QuTiP runs in subprocesses)
+        except ImportError:
+            p.error("QuTiP is not installed: install qutip>=5 or pass --no-qutip")
+    quick = a.quick
+    budget = a.qutip_budget or (60.0 if quick else 600.0)
+    qntraj = a.qutip_ntraj or (50 if quick else 200)
+    scan_budget = a.scan_budget if a.scan_budget is not None else (0.0 if quick else 120.0)
+    big_ntraj = a.big_ntraj if a.big_ntraj is not None else (0 if quick else 40)
+    omega0 = [float(w) for w in a.qutip_omega0.split(",")]
+    prefix = "quick_" if quick else ""
+    figures = FIGURES / "quick" if quick else FIGURES
     results = {}
     start = time.perf_counter()
-    for name, mod in PARTS.items():
-        path = RESULTS / f"bench_{name}.json"
-        if a.from_results or name in skip:
-            results[name] = json.loads(path.read_text()) if path.exists() else None
-            continue
-        print(f"=== {name} ===", flush=True)
-        if name == "master":
-            data = mod.run(a.qutip, a.qutip_budget, scan_budget=a.scan_budget)
-        elif name == "trajectories":
-            data = mod.run(a.qutip, a.qutip_budget, a.qutip_ntraj, big_ntraj=a.big_ntraj,
-                           qutip_omega0=[float(w) for w in a.qutip_omega0.split(",")])
-        else:
-            data = mod.run()
-        write_json(f"bench_{name}", data)
-        results[name] = data
+    with LoadSampler() as sampler:
+        for name, mod in PARTS.items():
+            path = RESULTS / f"{prefix}bench_{name}.json"
+            if a.from_results or name in skip:
+                results[name] = json.loads(path.read_text()) if path.exists() else None
+                continue
+            print(f"=== {name} ===", flush=True)
+            if name == "master":
+                data = mod.run(qutip, budget, scan_budget=scan_budget,
+                               chains=QUICK_CHAINS if quick else None)
+                data["qutip_tolerances"] = "mesolve atol 1e-10, rtol 1e-8" if qutip else None
+            elif name == "trajectories":
+                data = mod.run(qutip, budget, qntraj, big_ntraj=big_ntraj, qutip_omega0=omega0,
+                               chains=QUICK_CHAINS if quick else None,
+                               ntraj=2000 if quick else 10_000)
+            else:
+                data = (mod.run(0.3, bench_costs.QUICK_SERIES, bench_costs.QUICK_KERNEL_CHAINS)
+                        if quick else mod.run())
+            write_json(f"{prefix}bench_{name}", data)
+            results[name] = data
+    load = None if a.from_results else sampler.summary()
     if not any(results.values()):
         raise SystemExit("no results: run without --from-results first")
-    FIGURES.mkdir(exist_ok=True)
+    figures.mkdir(parents=True, exist_ok=True)
     figs = []
     if results.get("costs"):
-        figs += bench_costs.plot(results["costs"], FIGURES)
-    figs += [f for f in (plot_scan(results, FIGURES), plot_qutip(results, FIGURES)) if f]
-    text = combined_table(results)
-    (RESULTS / "summary.txt").write_text(text + "\n")
+        figs += bench_costs.plot(results["costs"], figures)
+    figs += [f for f in (plot_scan(results, figures), plot_qutip(results, figures)) if f]
+    if load is None:                       # --from-results: the load recorded by the last run
+        old = RESULTS / f"{prefix}summary.json"
+        load = json.loads(old.read_text()).get("load") if old.exists() else None
+    text = combined_table(results, load)
+    stem = "summary_quick" if quick else "summary"
+    (RESULTS / f"{stem}.txt").write_text(text + "\n")
+    (RESULTS / f"{stem}.md").write_text(combined_markdown(results, load))
+    if not a.from_results:
+        write_json(f"{prefix}summary", {"load": load, "total_seconds": time.perf_counter() - start,
+                                        "argv": argv if argv is not None else sys.argv[1:],
+                                        "rows": table_rows(results), "header": HEADER})
     print()
     print(text)
     print(f"\nfigures: {', '.join(os.path.relpath(f, HERE) for f in figs)}; "
-          f"table saved to {os.path.relpath(RESULTS / 'summary.txt', HERE)}"
+          f"table saved to {os.path.relpath(RESULTS / (stem + '.txt'), HERE)} and .md"
           + ("" if a.from_results else f"; total {time.perf_counter() - start:.0f} s"))
 
 
