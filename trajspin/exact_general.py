@@ -54,7 +54,7 @@ import scipy.linalg
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from .cascade_kernels import euler_sweeps
+from .cascade_kernels import euler_sweeps, extrapolated_sweeps
 from .negativity import PairReducer, trace_norm_pt
 
 __all__ = ["BlockObserver", "add_observations", "combine_observations", "LoweringCascade",
@@ -245,6 +245,17 @@ def extrapolated_step(sweep, Y, h, max_order, tol):
     return None, err, max_order
 
 
+def cascade_step(cas, Y, h, max_order, tol):
+    """``extrapolated_step`` of a cascade (``euler_sweeps`` data on ``cas``) in one numba call.
+
+    Same arithmetic, so the same numbers; returns (Y_new or None, err, order).
+    """
+    Y_new, err, order, ok = extrapolated_sweeps(
+        np.ascontiguousarray(Y), float(h), max_order, tol, cas.K0, cas.dims, cas.off,
+        cas.halfrate_flat, cas.feed_flat, cas.feed_off, cas.n_channels, FLUSH)
+    return (Y_new if ok else None), err, order
+
+
 def advance(cas, Y, now, tk, h, stats, tol=TOL):
     """March the cascade state Y from ``now`` to ``tk`` with adaptive extrapolated steps.
 
@@ -315,7 +326,7 @@ class LoweringCascade:
         return X.reshape(Z.shape)
 
     def step(self, Y, h, max_order, tol):
-        return extrapolated_step(self.sweep, Y, h, max_order, tol)
+        return cascade_step(self, Y, h, max_order, tol)
 
     def to_eigen(self, blocks):
         """Flat eigenbasis vector of Dicke-basis blocks {K: rho_K}."""

@@ -42,7 +42,7 @@ from threadpoolctl import threadpool_limits
 
 from .cascade_kernels import euler_sweeps
 from .exact_general import (KRYLOV_MAX, KRYLOV_TOL, LU_CACHE, BlockObserver, add_observations,
-                            advance, combine_observations, extrapolated_step,
+                            advance, cascade_step, combine_observations,
                             evolve_effective, packed_size, stationary_effective)
 from .initial import InitialState, resolve_initial
 from .model import InputError
@@ -133,7 +133,7 @@ class _Cascade:
         Y_new : ndarray (total,) or None if not converged by ``max_order``,
         err : float, order : int
         """
-        return extrapolated_step(self.sweep, Y, h, max_order, tol)
+        return cascade_step(self, Y, h, max_order, tol)
 
     def blocks(self, Y):
         """Views of the flat vector as the list of sector blocks."""
@@ -147,12 +147,23 @@ class _Cascade:
         return Y
 
     def observe(self, Y, sizes):
-        """(<J_i^z>, Tr rho_K, gamma_c <L_c^T L_c>) of flat blocks Y (eigenbasis)."""
-        Y = self.blocks(Y)
-        pops = np.array([np.trace(y) for y in Y])
-        n_mean = sum(np.einsum("iab,ab->i", W, y) for W, y in zip(self.weights, Y))
-        rates = sum(np.einsum("cab,ab->c", W, y) for W, y in zip(self.rate_weights, Y))
-        return n_mean - 0.5 * np.asarray(sizes, dtype=float), pops, rates
+        """(<J_i^z>, Tr rho_K, gamma_c <L_c^T L_c>) of flat blocks Y (eigenbasis).
+
+        One product with the stacked weights [V^T diag(n_i) V; V^T gamma_c L_c^T L_c V; trace
+        selectors], shape (M + C + K0 + 1, total), built on first use.
+        """
+        if getattr(self, "_obs_matrix", None) is None:
+            rows = []
+            for K, d in enumerate(self.dims):
+                sel = np.zeros((len(self.dims), d * d))
+                sel[K] = np.eye(d).ravel()
+                rows.append(np.vstack([self.weights[K].reshape(-1, d * d),
+                                       self.rate_weights[K].reshape(-1, d * d), sel]))
+            self._obs_matrix = np.ascontiguousarray(np.hstack(rows))
+        out = self._obs_matrix @ Y
+        M = self.weights[0].shape[0]
+        C = self.rate_weights[0].shape[0]
+        return out[:M] - 0.5 * np.asarray(sizes, dtype=float), out[M + C:], out[M:M + C]
 
 
 def steady_memory_estimate(chain, K0=None) -> int:
