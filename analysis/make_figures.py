@@ -219,7 +219,7 @@ def finite_temperature_figure(name, title, sizes, tmin, tmax, cfg):
         out.update(finite_T="mean field", reason=why, final_hot_mf=mf_hot.jz_over_n[-1].tolist(),
                    final_cold_mf=mf_cold.jz_over_n[-1].tolist())
     ax.set_xlim(tmin, tmax)
-    _legend(ax, legend, (rf"$\omega_0/2\pi$ = 10 GHz, 1.6 K:", rf"$n_{{th}}$ = {N_TH_S1:.2f}") + notes)
+    _legend(ax, legend, (r"$\omega_0/2\pi$ = 10 GHz, 1.6 K:", rf"$n_{{th}}$ = {N_TH_S1:.2f}") + notes)
     out["png"] = _save(fig, cfg["out"], name)
     return out
 
