@@ -192,12 +192,13 @@ def _check_K0(chain, K0):
     return int(K0)
 
 
-def krylov_memory_estimate(chain, K0=None, m_max=40, cached=True) -> int:
+def krylov_memory_estimate(chain, K0=None, m_max=40, cached=True, cache_bytes=2 * 2**30) -> int:
     """Bytes the Lanczos path needs for trajectories starting in sector K0.
 
     Working memory O(max d_K (m_max + 2 + M)): the Krylov basis (m_max + 1) d, the state, the
     M - 1 lowered vectors; plus the tables of the two sectors in use, (2M + 8 + 12(M-1)) bytes
-    per state.  With ``cached`` the tables of all sectors 0..K0 (kept between trajectories).
+    per state.  With ``cached`` also the tables of sectors 0..K0 kept between trajectories,
+    at most ``cache_bytes`` of them (the LRU budget of ``KrylovOptions``, default 2 GiB).
     """
     _check_paper(chain)
     K0 = _check_K0(chain, K0)
@@ -205,7 +206,9 @@ def krylov_memory_estimate(chain, K0=None, m_max=40, cached=True) -> int:
     M = chain.M
     work = 8.0 * d.max() * (m_max + 2 + M + 2)
     per = _bytes_per_state(M)
-    tables = per * (d.sum() if cached else 2 * d.max())
+    tables = per * 2 * d.max()
+    if cached:
+        tables = max(tables, min(per * d.sum(), cache_bytes + tables))
     return int(work + tables)
 
 

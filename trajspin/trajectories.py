@@ -455,9 +455,11 @@ class EnsemblePlan:
                              "basis state, <J_i^z> only, without records or feedback; use "
                              "method='dense' or 'auto'")
         if plain and method != "dense":
-            from .krylov import choose_method
+            from .krylov import choose_method, krylov_memory_estimate
             K0 = int(sum(self.init.basis_state))
             if method == "krylov" or choose_method(chain, K0) == "krylov":
+                check_memory(krylov_memory_estimate(chain, K0),
+                             f"the Lanczos trajectory path for {chain!r}", "use smaller domains")
                 self.engine = "krylov"
                 self.n0 = tuple(self.init.basis_state)
                 self.K0 = self.K_top = K0
