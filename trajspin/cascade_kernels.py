@@ -104,9 +104,9 @@ def extrapolated_sweeps(Y, h, max_order, tol, K0, dims, off, halfrate, feed, fee
 
     Row j of the tableau starts from T_{j,1} = (I - h/j A)^{-j} Y (``euler_sweeps`` with P = 1)
     and is completed by Aitken-Neville, T_{j,l+1} = T_{j,l} + (T_{j,l} - T_{j-1,l}) / (j/(j-l) - 1).
-    The step stops at the first j >= 2 with max |T_{j,j} - T_{j,j-1}| <= tol.  The same
-    arithmetic as ``trajspin.exact_general.extrapolated_step``, without the Python overhead
-    per sweep (which dominated chains of many tiny sectors such as (40, 2)).
+    The step stops at the first j >= 2 with max |T_{j,j} - T_{j,j-1}| <= tol.  Compiled as a
+    whole: no Python overhead per sweep (which dominated chains of many tiny sectors such as
+    (40, 2)).
 
     Y : float64[total]  flat blocks
     Returns

@@ -239,12 +239,8 @@ class RecordedEnsemble(EnsembleResult):
 def load_records(path) -> RecordedEnsemble:
     """Read an ensemble file with records (``run_trajectories(records=...)`` or an MPI run with
     ``[output] records``) as a :class:`RecordedEnsemble`."""
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            header = json.loads(str(f["header"]))
-            arrays = {k: f[k] for k in f.files if k != "header"}
-    except (OSError, KeyError, ValueError) as exc:
-        raise InputError(f"{path}: not a trajspin result file ({exc})") from None
+    from .results import read_result_file
+    header, arrays = read_result_file(path)
     if header.get("kind") != "ensemble":
         raise InputError(f"{path}: not an ensemble result (kind {header.get('kind')!r})")
     chain = Chain.from_dict(header["chain"])

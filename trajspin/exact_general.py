@@ -54,14 +54,18 @@ import scipy.linalg
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from .cascade_kernels import euler_sweeps, extrapolated_sweeps
+from .cascade_kernels import extrapolated_sweeps
 from .negativity import PairReducer, trace_norm_pt
 
 __all__ = ["BlockObserver", "add_observations", "combine_observations", "LoweringCascade",
            "PackedGenerator", "krylov_expm_window", "evolve_effective", "stationary_effective",
            "packed_size"]
 
+# Block entries below FLUSH are set to zero after each step: they are 1e-120 below the
+# 1e-8 accuracy goal, and left alone they decay into subnormal numbers that slow the
+# matrix products by two orders of magnitude.
 FLUSH = 1e-128
+# Highest extrapolation order, the order the step size aims at, local error per step.
 MAX_ORDER = 8
 TARGET_ORDER = 5
 TOL = 1e-12               # cascade: local error per step (max abs block entry)
@@ -218,37 +222,31 @@ def combine_observations(parts, chain, names, rates, K_hi, pairs):
 
 
 # --------------------------------------------------------------------------- T = 0 cascade
-def extrapolated_step(sweep, Y, h, max_order, tol):
-    """Extrapolated implicit Euler over one step h (Aitken-Neville, harmonic sequence).
+def set_flat_layout(cas):
+    """Flat arrays of a cascade's sectors for ``euler_sweeps``, from ``cas.lam`` and ``cas.feed``.
 
-    Row j of the tableau starts from T_{j,1} = (I - h/j A)^{-j} Y and is completed by
-    T_{j,l+1} = T_{j,l} + (T_{j,l} - T_{j-1,l}) / (j/(j-l) - 1); the step stops at the first
-    j >= 2 with max |T_{j,j} - T_{j,j-1}| <= tol.
-
-    Returns (Y_new or None if not converged by ``max_order``, err, order).
+    Sets dims, off (start of each d_K x d_K block), halfrate_flat ((lam_a + lam_b)/2 per
+    entry) and feed_flat / feed_off (the feed matrices B of each sector, channel by channel)
+    on ``cas``; the caller sets ``cas.n_channels``.
     """
-    prev = None
-    err = np.inf
-    for j in range(1, max_order + 1):
-        x = Y[:, None]
-        tau = np.array([h / j])
-        for _ in range(j):
-            x = sweep(x, tau)
-        row = [x[:, 0]]
-        for l in range(1, j):
-            row.append(row[l - 1] + (row[l - 1] - prev[l - 1]) / (j / (j - l) - 1.0))
-        if j >= 2:
-            err = float(np.max(np.abs(row[-1] - row[-2])))
-            if err <= tol:
-                return row[-1], err, j
-        prev = row
-    return None, err, max_order
+    cas.dims = np.array([lam.size for lam in cas.lam], dtype=np.int64)
+    cas.off = np.concatenate([[0], np.cumsum(cas.dims ** 2)]).astype(np.int64)
+    cas.halfrate_flat = np.concatenate([0.5 * (lam[:, None] + lam[None, :]).ravel()
+                                        for lam in cas.lam])
+    blocks = [B for feeds in cas.feed for B in feeds]
+    cas.feed_flat = np.concatenate([B.ravel() for B in blocks] or [np.zeros(0)])
+    sizes = [sum(B.size for B in feeds) for feeds in cas.feed]
+    cas.feed_off = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
 
 
 def cascade_step(cas, Y, h, max_order, tol):
-    """``extrapolated_step`` of a cascade (``euler_sweeps`` data on ``cas``) in one numba call.
+    """Extrapolated implicit Euler over one step h of a cascade, in one numba call.
 
-    Same arithmetic, so the same numbers; returns (Y_new or None, err, order).
+    Row j of the tableau starts from T_{j,1} = (I - h/j A)^{-j} Y (harmonic sequence; each
+    factor one ``euler_sweeps`` sweep) and is completed by Aitken-Neville,
+    T_{j,l+1} = T_{j,l} + (T_{j,l} - T_{j-1,l}) / (j/(j-l) - 1); the step stops at the first
+    j >= 2 with max |T_{j,j} - T_{j,j-1}| <= tol (``cascade_kernels.extrapolated_sweeps``).
+    Returns (Y_new or None if not converged by ``max_order``, err, order).
     """
     Y_new, err, order, ok = extrapolated_sweeps(
         np.ascontiguousarray(Y), float(h), max_order, tol, cas.K0, cas.dims, cas.off,
@@ -309,21 +307,8 @@ class LoweringCascade:
                 self.V[K].T @ (basis.channel_matrix(channels, k, K + 1) @ self.V[K + 1])))
                 for k in low])
         self.feed.append([])
-        self.dims = np.array([lam.size for lam in self.lam], dtype=np.int64)
-        self.off = np.concatenate([[0], np.cumsum(self.dims ** 2)]).astype(np.int64)
-        self.halfrate_flat = np.concatenate([0.5 * (lam[:, None] + lam[None, :]).ravel()
-                                             for lam in self.lam])
-        blocks = [B for K in range(K_top) for B in self.feed[K]]
-        self.feed_flat = np.concatenate([B.ravel() for B in blocks] or [np.zeros(0)])
-        sizes = [sum(B.size for B in self.feed[K]) for K in range(K_top + 1)]
-        self.feed_off = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        set_flat_layout(self)
         self.n_channels = len(low)
-
-    def sweep(self, Z, tau):
-        X = euler_sweeps(np.ascontiguousarray(Z).ravel(), np.ascontiguousarray(tau), self.K0,
-                         self.dims, self.off, self.halfrate_flat, self.feed_flat, self.feed_off,
-                         self.n_channels, FLUSH)
-        return X.reshape(Z.shape)
 
     def step(self, Y, h, max_order, tol):
         return cascade_step(self, Y, h, max_order, tol)

@@ -84,8 +84,18 @@ def rng_uniform(s):
 @njit(cache=True)
 def _waiting_time(w, lam, log_r):
     """Solve log sum_k w_k exp(-lam_k tau) = log_r for tau >= 0 (requires log_r > log dark weight)."""
+    return newton_waiting_time(w, lam, log_r, 200)
+
+
+@njit(cache=True)
+def newton_waiting_time(w, lam, log_r, max_iter):
+    """Newton on the convex log p(tau) = log sum_k w_k exp(-lam_k tau) from tau = 0 to log_r.
+
+    Converges monotonically from the left; stops after ``max_iter`` iterations or when the
+    step is below 1e-15 tau.  Shared by the dense and the Lanczos samplers.
+    """
     tau = 0.0
-    for _ in range(200):
+    for _ in range(max_iter):
         p = 0.0
         dp = 0.0
         if tau == 0.0:                      # first step: exp(0) = 1, no exponentials
@@ -565,19 +575,8 @@ def no_jump_jz_pattern(K0, pos0, times, dims, off_d, off_V, lam_p, V_p, row, nex
 @njit(cache=True)
 def no_jump_jz(K0, pos0, times, dims, off_d, off_V, lam, V, nexc, half):
     """<J_i^z>(t) of the normalised no-jump evolution of basis state pos0 of sector K0, shape (T, M)."""
-    d = dims[K0]
-    Vk = V[off_V[K0]:off_V[K0] + d * d]
-    lk = lam[off_d[K0]:off_d[K0] + d]
-    a = np.empty(d)
-    for k in range(d):
-        a[k] = Vk[pos0 * d + k]
-    out = np.empty((times.size, half.size))
-    obs = np.empty(half.size)
-    scratch = np.empty(d)
-    for j in range(times.size):
-        _observe(a, lk, Vk, d, times[j], nexc, off_d[K0], half, obs, scratch)
-        out[j] = obs
-    return out
+    return no_jump_jz_pattern(K0, pos0, times, dims, off_d, off_V, lam.reshape((1, lam.size)),
+                              V.reshape((1, V.size)), 0, nexc, half)
 
 
 # ============================================================================ general chains

@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .kernels import rng_uniform
+from .kernels import newton_waiting_time, rng_uniform
 
 __all__ = ["count_table", "build_sector", "rank", "apply_generator", "lanczos", "sector_visit",
            "dicke_jz", "VISIT_JUMP", "VISIT_DARK", "VISIT_GROUND"]
@@ -290,23 +290,7 @@ def _waiting_time(w, lam, log_r):
             p0 += w[k]
     if p0 > 0.0 and np.log(p0) >= log_r:
         return np.inf
-    tau = 0.0
-    for _ in range(400):
-        p = 0.0
-        dp = 0.0
-        for k in range(w.size):
-            if w[k] > 0.0:
-                e = w[k] * np.exp(-lam[k] * tau)
-                p += e
-                dp += lam[k] * e
-        f = np.log(p) - log_r
-        if f <= 0.0 or dp <= 0.0:
-            return tau
-        step = f * p / dp
-        tau += step
-        if step <= 1e-15 * tau:
-            return tau
-    return tau
+    return newton_waiting_time(w, lam, log_r, 400)
 
 
 @njit(cache=True, fastmath={"reassoc", "contract", "arcp"})

@@ -40,9 +40,9 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .cascade_kernels import euler_sweeps
 from .exact_general import (KRYLOV_MAX, KRYLOV_TOL, LU_CACHE, BlockObserver, add_observations,
-                            advance, cascade_step, combine_observations,
+                            advance, cascade_step, combine_observations, set_flat_layout,
+                            MAX_ORDER, TOL,
                             evolve_effective, packed_size, stationary_effective)
 from .initial import InitialState, resolve_initial
 from .model import InputError
@@ -52,16 +52,6 @@ from .results import MasterResult, SteadyStateResult, versions
 from .validation import check_initial, check_memory, check_times
 
 __all__ = ["solve_master", "steady_state", "master_memory_estimate", "general_memory_estimate"]
-
-# Block entries below FLUSH are set to zero after each step: they are 1e-120 below the
-# 1e-8 accuracy goal, and left alone they decay into subnormal numbers that slow the
-# matrix products by two orders of magnitude.
-FLUSH = 1e-128
-
-# Highest extrapolation order and local error tolerance (max abs error of a block entry per step).
-MAX_ORDER = 8
-TARGET_ORDER = 5
-TOL = 1e-12
 
 
 def master_memory_estimate(chain, K0=None) -> int:
@@ -100,23 +90,8 @@ class _Cascade:
             Ls = basis.jump_matrices(K + 1)  # (d_K, d_{K+1})
             self.feed.append([np.ascontiguousarray(np.sqrt(g) * (self.V[K].T @ (L @ self.V[K + 1])))
                               for g, L in zip(chain.gamma, Ls)])
-        self.halfrate = [0.5 * (lam[:, None] + lam[None, :]) for lam in self.lam]
-        # flat layout for the numba sweep (trajspin.cascade_kernels)
-        self.dims = np.array([lam.size for lam in self.lam], dtype=np.int64)
-        self.off = np.concatenate([[0], np.cumsum(self.dims**2)]).astype(np.int64)
-        self.halfrate_flat = np.concatenate([h.ravel() for h in self.halfrate])
-        blocks = [B for K in range(K0) for B in self.feed[K]]
-        self.feed_flat = np.concatenate([B.ravel() for B in blocks] or [np.zeros(0)])
-        sizes = [sum(B.size for B in self.feed[K]) for K in range(K0 + 1)]
-        self.feed_off = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        set_flat_layout(self)                # flat arrays for trajspin.cascade_kernels
         self.n_channels = chain.M - 1
-
-    def sweep(self, Z, tau):
-        """(I - tau_p A)^{-1} Z_p for flat blocks Z (total, P): one CPTP implicit-Euler step per column."""
-        X = euler_sweeps(np.ascontiguousarray(Z).ravel(), np.ascontiguousarray(tau), self.K0,
-                         self.dims, self.off, self.halfrate_flat, self.feed_flat, self.feed_off,
-                         self.n_channels, FLUSH)
-        return X.reshape(Z.shape)
 
     def step(self, Y, h, max_order, tol):
         """Extrapolated implicit Euler over one step h, with the order chosen by convergence.
@@ -392,15 +367,21 @@ def _describe(chain, stats):
             f"{stats['steps']} steps, {stats['rejected']} rejected, {stats['sweeps']} sweeps")
 
 
-def _solve_general(chain, t, init, names, pairs, progress) -> MasterResult:
-    check_memory(general_memory_estimate(chain, init, t.size, pairs),
+def _general_setup(chain, init, n_times, pairs):
+    """Memory check, then (effective runs, channels, highest true sector K) of a general solve."""
+    check_memory(general_memory_estimate(chain, init, n_times, pairs),
                  f"the exact solver for {chain!r}",
                  "use fewer or smaller domains, or the trajectory engine")
-    start = time.perf_counter()
     runs = _effective_runs(chain, init)
     ch = chain.channels()
     K_hi = (int(sum(chain.sizes)) if ch.raises else
             max(max(b0) + int(np.sum(off)) for _, off, b0, _ in runs))
+    return runs, ch, K_hi
+
+
+def _solve_general(chain, t, init, names, pairs, progress) -> MasterResult:
+    start = time.perf_counter()
+    runs, ch, K_hi = _general_setup(chain, init, t.size, pairs)
     totals = [None] * t.size           # linear contributions summed over effective chains
     stats = _new_stats()
     with get_progress_bar(progress, t.size * len(runs), "master") as bar:
@@ -428,14 +409,8 @@ def _solve_general(chain, t, init, names, pairs, progress) -> MasterResult:
 
 
 def _steady_general(chain, init, names, pairs, keep_blocks) -> SteadyStateResult:
-    check_memory(general_memory_estimate(chain, init, 1, pairs),
-                 f"the exact solver for {chain!r}",
-                 "use fewer or smaller domains, or the trajectory engine")
     start = time.perf_counter()
-    runs = _effective_runs(chain, init)
-    ch = chain.channels()
-    K_hi = (int(sum(chain.sizes)) if ch.raises else
-            max(max(b0) + int(np.sum(off)) for _, off, b0, _ in runs))
+    runs, ch, K_hi = _general_setup(chain, init, 1, pairs)
     stats = _new_stats()
     parts, kept = [], {}
     for eff, offset, blocks0, K_range in runs:

@@ -349,14 +349,20 @@ def _coalesce(ranges):
     return np.array(out, dtype=np.int64)
 
 
-def load(path):
-    """Read a result written by ``save`` (or by mpi_scripts/run_ensemble.py)."""
+def read_result_file(path):
+    """(header dict, {name: array}) of a trajspin result file; one-line InputError otherwise."""
     try:
         with np.load(path, allow_pickle=False) as f:
             header = json.loads(str(f["header"]))
             arrays = {k: f[k] for k in f.files if k != "header"}
     except (OSError, KeyError, ValueError) as exc:
         raise InputError(f"{path}: not a trajspin result file ({exc})") from None
+    return header, arrays
+
+
+def load(path):
+    """Read a result written by ``save`` (or by mpi_scripts/run_ensemble.py)."""
+    header, arrays = read_result_file(path)
     chain = Chain.from_dict(header["chain"])
     meta = header.get("meta", {})
     kind = header["kind"]
