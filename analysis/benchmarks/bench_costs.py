@@ -44,7 +44,8 @@ import numpy as np
 
 import trajspin
 from trajspin.estimate import estimate, table_bytes
-from bench_master import chain_name, fmt_s, load1, log_grid, machine_info, print_table, write_json
+from bench_master import (chain_name, fmt_s, load1, log_grid, machine_info, print_report,
+                          write_json)
 
 SERIES = {
     "two domains (N1, 2)": [(n, 2) for n in (10, 20, 40, 80, 160, 320, 640)],
@@ -326,10 +327,7 @@ def main(argv=None):
     if a.plot:
         for f in plot(data, a.plot):
             print(f"wrote {f}")
-    print()
-    print(print_table(HEADER, rows(data)))
-    print(f"\nload average at start {data['machine']['loadavg']}, at end {data['machine']['loadavg_end']}; "
-          f"written {path}")
+    print_report(HEADER, rows(data), data, path)
 
 
 if __name__ == "__main__":

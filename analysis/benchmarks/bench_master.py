@@ -383,6 +383,14 @@ def rows(data):
 HEADER = ["benchmark", "chain", "trajspin", "QuTiP", "ratio", "agreement", "note"]
 
 
+def print_report(header, table_rows, data, path):
+    """The table of a benchmark script, then the load average around the run and the JSON path."""
+    print()
+    print(print_table(header, table_rows))
+    print(f"\nload average at start {data['machine']['loadavg']}, at end {data['machine']['loadavg_end']}; "
+          f"written {path}")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--qutip", action="store_true", help="also run qutip.mesolve (slow)")
@@ -405,10 +413,7 @@ def main(argv=None):
     if a.qutip_times_from and not a.qutip:
         attach_qutip(data, json.loads(Path(a.qutip_times_from).read_text()))
     path = write_json(a.out, data)
-    print()
-    print(print_table(HEADER, rows(data)))
-    print(f"\nload average at start {data['machine']['loadavg']}, at end {data['machine']['loadavg_end']}; "
-          f"written {path}")
+    print_report(HEADER, rows(data), data, path)
 
 
 if __name__ == "__main__":

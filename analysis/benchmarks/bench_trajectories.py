@@ -55,7 +55,7 @@ import time
 import numpy as np
 
 import trajspin
-from bench_master import (chain_name, fmt_s, load1, log_grid, machine_info, print_table,
+from bench_master import (HEADER, chain_name, fmt_s, load1, log_grid, machine_info, print_report,
                           write_json)
 
 CHAINS = [(40, 2), (12, 6, 2), (8, 6, 5, 1), (4, 3, 3, 2)]
@@ -263,9 +263,6 @@ def rows(data):
     return out
 
 
-HEADER = ["benchmark", "chain", "trajspin", "QuTiP", "ratio", "agreement", "note"]
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--qutip", action="store_true", help="also run qutip.mcsolve")
@@ -285,10 +282,7 @@ def main(argv=None):
     data = run(a.qutip, a.qutip_budget, a.qutip_ntraj, a.ntraj, a.big_ntraj, chains, a.points,
                exact=not a.no_exact, qutip_omega0=[float(w) for w in a.qutip_omega0.split(",")])
     path = write_json(a.out, data)
-    print()
-    print(print_table(HEADER, rows(data)))
-    print(f"\nload average at start {data['machine']['loadavg']}, at end {data['machine']['loadavg_end']}; "
-          f"written {path}")
+    print_report(HEADER, rows(data), data, path)
 
 
 if __name__ == "__main__":
