@@ -113,12 +113,16 @@ def test_k_of_n_spins_up_mixture_has_the_product_state_moments(N, k):
     assert sum(c[0] for c in state.components) * math.comb(N, k) == pytest.approx(math.comb(N, k))
 
 
-@pytest.mark.parametrize("N, theta", [(1, 0.3), (6, 1.1), (40, 2.5), (3, np.pi)])
+@pytest.mark.parametrize("N, theta", [(1, 0.3), (6, 1.1), (40, 2.5), (3, np.pi), (5, 4.0), (7, -2.0)])
 def test_coherent_state_moments(N, theta):
     state = resolve_initial(Chain([N, 1]), [Coherent(theta), "ground"])
     jz, jz2, jpjm, _ = _spin_moments(state, N)
     c2, s2 = np.cos(theta / 2) ** 2, np.sin(theta / 2) ** 2
     assert jz == pytest.approx(N / 2 * np.cos(theta), abs=1e-12)
+    # <J^x> = <J^+> = sum_n v_{n+1} v_n sqrt((n+1)(N-n)) = (N/2) sin(theta): the signs matter
+    v = state.components[0][2][0]
+    n = np.arange(N)
+    assert v[1:] @ (v[:-1] * np.sqrt((n + 1.0) * (N - n))) == pytest.approx(N / 2 * np.sin(theta), abs=1e-12)
     assert jpjm == pytest.approx(N * c2 + N * (N - 1) * c2 * s2, abs=1e-10)
     assert jz2 == pytest.approx(N / 4 + N * (N - 1) / 4 * np.cos(theta) ** 2, abs=1e-10)
 

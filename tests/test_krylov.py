@@ -220,3 +220,14 @@ def test_cost_model_and_memory_estimate():
 def test_bad_input(call, msg):
     with pytest.raises(InputError, match=msg):
         call(Chain((4, 2)))
+
+
+def test_memory_estimate_counts_the_table_cache_budget():
+    """Cached tables are kept within KrylovOptions.cache_bytes (LRU), so the estimate is bounded by it."""
+    huge = Chain((2000, 2000, 2000))                   # all sectors' tables: ~48 GiB
+    uncached = krylov_memory_estimate(huge, cached=False)
+    assert krylov_memory_estimate(huge) == pytest.approx(uncached + 2 * 2**30, rel=1e-9)
+    assert krylov_memory_estimate(huge, cache_bytes=0) == uncached
+    small = Chain((12, 6, 2))                          # everything fits in the budget
+    assert krylov_memory_estimate(small) > krylov_memory_estimate(small, cached=False)
+    assert krylov_memory_estimate(small) == krylov_memory_estimate(small, cache_bytes=2**40)
