@@ -117,9 +117,33 @@ class KrylovOptions:
                 f"horizon={self.horizon}, cache_bytes={self.cache_bytes:g})")
 
 
+_MAX_COUNT = 2**62          # Dicke states counted by count_table (int64, with headroom)
+_MAX_SECTOR = 2**31 - 1     # states per sector: hop targets are int32
+
+
+def check_countable(chain):
+    """Refuse, with the numbers, chains whose sector tables cannot be indexed exactly.
+
+    count_table and rank work in int64 (total number of Dicke states prod_i (N_i + 1) must
+    stay below 2**62) and hop targets are int32 (d_K < 2**31 for every sector).  Returns
+    the largest sector dimension (a Python int).
+    """
+    total = 1
+    for n in chain.sizes:
+        total *= int(n) + 1
+    if total >= _MAX_COUNT:
+        raise InputError(f"{chain!r} has {float(total):.3g} Dicke states in all; the matrix-free "
+                         f"tables index at most 2**62 = {float(_MAX_COUNT):.3g}")
+    dmax = int(sector_dims(chain.sizes).max())
+    if dmax > _MAX_SECTOR:
+        raise InputError(f"{chain!r}: its largest sector holds {dmax} states; the matrix-free "
+                         f"tables index at most 2**31 - 1 = {_MAX_SECTOR} per sector")
+    return dmax
+
+
 def _bytes_per_state(M):
-    """Table bytes per state: nexc int16 (M), diag f8, hop_tgt int32 (M-1), hop_amp f8 (M-1)."""
-    return 2 * M + 8 + 12 * (M - 1)
+    """Table bytes per state: nexc int64 (M), diag f8, hop_tgt int32 (M-1), hop_amp f8 (M-1)."""
+    return 8 * M + 8 + 12 * (M - 1)
 
 
 class KrylovSectors:
@@ -140,6 +164,7 @@ class KrylovSectors:
         self.gamma = np.ascontiguousarray(chain.gamma, dtype=float)
         self.half = 0.5 * self.sizes.astype(float)
         self.K_max = int(self.sizes.sum())
+        check_countable(chain)
         self.cum = count_table(self.sizes, self.K_max)
         self.dims = np.diff(self.cum[0]).astype(np.int64)
         self.cache_bytes = cache_bytes
@@ -196,15 +221,17 @@ def krylov_memory_estimate(chain, K0=None, m_max=40, cached=True, cache_bytes=2 
     """Bytes the Lanczos path needs for trajectories starting in sector K0.
 
     Working memory O(max d_K (m_max + 2 + M)): the Krylov basis (m_max + 1) d, the state, the
-    M - 1 lowered vectors; plus the tables of the two sectors in use, (2M + 8 + 12(M-1)) bytes
-    per state.  With ``cached`` also the tables of sectors 0..K0 kept between trajectories,
+    M - 1 lowered vectors; the state counts of ``count_table``, 8 (M + 1)(sum N_i + 2) bytes;
+    plus the tables of the two sectors in use, (8M + 8 + 12(M-1)) bytes per state.  With ``cached`` also the tables of sectors 0..K0 kept between trajectories,
     at most ``cache_bytes`` of them (the LRU budget of ``KrylovOptions``, default 2 GiB).
     """
     _check_paper(chain)
     K0 = _check_K0(chain, K0)
+    check_countable(chain)
     d = sector_dims(chain.sizes)[: K0 + 1].astype(float)
     M = chain.M
-    work = 8.0 * d.max() * (m_max + 2 + M + 2)
+    counts = 8.0 * (M + 1) * (sum(chain.sizes) + 2)       # count_table
+    work = 8.0 * d.max() * (m_max + 2 + M + 2) + counts
     per = _bytes_per_state(M)
     tables = per * 2 * d.max()
     if cached:

@@ -49,20 +49,18 @@ def count_table(sizes, Kmax):
     """cum[i, k + 1] = number of tuples (n_i..n_{M-1}), 0 <= n_l <= N_l, with sum <= k.
 
     Shape (M + 1, Kmax + 2), int64; cum[i, 0] = 0.  Row M is the empty tuple (sum 0).
+    O(M Kmax): cnt[i, k] = sum_{v=0}^{min(N_i, k)} cnt[i+1, k-v] is a difference of the
+    running sums of row i + 1, cum[i+1, k+1] - cum[i+1, max(k-N_i, 0)].  The caller makes
+    sure the counts fit in int64 (``krylov.check_countable``).
     """
     M = sizes.size
-    cnt = np.zeros((M + 1, Kmax + 1), dtype=np.int64)
-    cnt[M, 0] = 1
+    cum = np.zeros((M + 1, Kmax + 2), dtype=np.int64)
+    cum[M, 1:] = 1                       # the empty tuple: one state of sum 0
     for i in range(M - 1, -1, -1):
         for k in range(Kmax + 1):
-            s = 0
-            for v in range(min(sizes[i], k) + 1):
-                s += cnt[i + 1, k - v]
-            cnt[i, k] = s
-    cum = np.zeros((M + 1, Kmax + 2), dtype=np.int64)
-    for i in range(M + 1):
-        for k in range(Kmax + 1):
-            cum[i, k + 1] = cum[i, k] + cnt[i, k]
+            lo = k - sizes[i]
+            cnt = cum[i + 1, k + 1] - (cum[i + 1, lo] if lo > 0 else 0)
+            cum[i, k + 1] = cum[i, k] + cnt
     return cum
 
 
@@ -86,7 +84,7 @@ def build_sector(sizes, gamma, K, cum):
 
     Returns
     -------
-    nexc : int16 (d_K, M)       excitation numbers, lexicographic (code) order
+    nexc : int64 (d_K, M)       excitation numbers, lexicographic (code) order
     diag : float64 (d_K,)       diagonal of G_K
     hop_tgt : int32 (d_K, M-1)  position of n + e_c - e_{c+1} (-1: impossible)
     hop_amp : float64 (d_K, M-1) gamma_c times its matrix element
@@ -94,7 +92,7 @@ def build_sector(sizes, gamma, K, cum):
     M = sizes.size
     C = M - 1
     d = cum[0, K + 1] - cum[0, K]
-    nexc = np.zeros((d, M), dtype=np.int16)
+    nexc = np.zeros((d, M), dtype=np.int64)
     diag = np.zeros(d)
     hop_tgt = -np.ones((d, C), dtype=np.int32)
     hop_amp = np.zeros((d, C))
