@@ -190,13 +190,25 @@ def test_dark_state_freezing_reproduces_eq_s8_and_the_steady_sector_weights():
 def test_cost_model_and_memory_estimate():
     assert choose_method(Chain((12, 6, 2))) == "dense"
     assert choose_method(Chain((40, 20, 10, 4))) == "krylov"      # max d_K 1155 > 600
-    assert choose_method(Chain((40, 20, 10, 4)), max_dense_dim=2000) == "dense"
+    assert choose_method(Chain((40, 20, 10, 4)), max_dense_dim=2000, max_dense_setup=60) == "dense"
     assert choose_method(Chain((40, 20, 10, 4), n_thermal=0.1)) == "dense"
+    # small sectors but 1e5 of them: ~100 s of dense set-up, so the Lanczos path
+    assert choose_method(Chain((100000, 2))) == "krylov"
+    assert choose_method(Chain((2000, 2))) == "dense"
     big = Chain((200, 100, 50, 20))
     assert choose_method(big) == "krylov"
-    est = krylov_memory_estimate(big)
-    assert 3e8 < est < 2e9                    # ~0.7 GB of cached tables + ~35 MB work
-    assert krylov_memory_estimate(big, cached=False) < 1e8
+    # work (m_max + M + 4) d, the state counts, a buffer of 2047 states' tables and the
+    # cached tables of the sectors of >= 2048 states (all of them: ~0.7 GB < 2 GiB)
+    M, d = 4, 108171
+    per = 8 * M + 8 + 12 * (M - 1)
+    dims = trajspin.sectors.sector_dims(big.sizes)[:201]
+    base = 8 * d * (40 + M + 4) + 8 * (M + 1) * (370 + 2) + per * 2047
+    assert krylov_memory_estimate(big) == base + per * dims[dims >= 2048].sum()
+    assert krylov_memory_estimate(big, cache_bytes=0) == base + per * 2 * d
+    assert krylov_memory_estimate(big, records=True) == krylov_memory_estimate(big) + 8 * (3 + 2 * M) * 200
+    # two domains: sectors of at most N_2 + 1 states, nothing cached
+    two = Chain((10**6, 100))
+    assert krylov_memory_estimate(two) == 8 * 101 * (40 + 2 + 4) + 8 * 3 * (10**6 + 102) + 36 * 101
     with pytest.raises(InputError, match="paper model"):
         choose_method(Chain((200, 100, 50, 20), n_thermal=0.1))
 
@@ -220,14 +232,3 @@ def test_cost_model_and_memory_estimate():
 def test_bad_input(call, msg):
     with pytest.raises(InputError, match=msg):
         call(Chain((4, 2)))
-
-
-def test_memory_estimate_counts_the_table_cache_budget():
-    """Cached tables are kept within KrylovOptions.cache_bytes (LRU), so the estimate is bounded by it."""
-    huge = Chain((2000, 2000, 2000))                   # all sectors' tables: ~48 GiB
-    uncached = krylov_memory_estimate(huge, cached=False)
-    assert krylov_memory_estimate(huge) == pytest.approx(uncached + 2 * 2**30, rel=1e-9)
-    assert krylov_memory_estimate(huge, cache_bytes=0) == uncached
-    small = Chain((12, 6, 2))                          # everything fits in the budget
-    assert krylov_memory_estimate(small) > krylov_memory_estimate(small, cached=False)
-    assert krylov_memory_estimate(small) == krylov_memory_estimate(small, cache_bytes=2**40)

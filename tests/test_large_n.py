@@ -49,7 +49,7 @@ def test_lanczos_path_at_1e5_ends_in_the_smallest_total_spin(sizes, index):
 
 def test_lanczos_path_at_1e6_ends_in_the_smallest_total_spin():
     sizes = (1000000, 1)
-    tr = krylov_trajectory(Chain(sizes), TIMES, seed=9, index=0)
+    tr = trajectory(Chain(sizes), TIMES, seed=9, index=0)     # auto: the Lanczos path
     _check_two_domain(tr, *sizes)
 
 

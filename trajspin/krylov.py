@@ -7,7 +7,8 @@ vector is not.  This module samples the *same* unravelling (paper model, T = 0) 
 
 * the generator applied matrix-free from per-sector tables (``krylov_kernels.build_sector``:
   a diagonal and one excitation hop per reservoir, O(d_K M) memory and time per product),
-  built lazily, once per sector, and cached within a memory budget;
+  rebuilt in place at every sector visit inside one numba loop over the whole trajectory
+  (``run_visits``);
 * restarted Lanczos propagation psi(tau) = exp(-G_K tau / 2) psi between jumps (full
   reorthogonalisation, Krylov dimension m <= 40, grown 8 at a time), with the waiting time
   solved by Newton on the projected spectrum, p_m(tau) = sum_k S_1k^2 exp(-theta_k tau) = r,
@@ -55,8 +56,8 @@ from collections import OrderedDict
 import numpy as np
 
 from .kernels import rng_init
-from .krylov_kernels import (VISIT_DARK, VISIT_JUMP, build_sector, count_table, dicke_jz,
-                             sector_visit)
+from .krylov_kernels import (VISIT_DARK, build_sector, count_table, dicke_jz, rank,
+                             run_visits)
 from .model import InputError
 from .sectors import sector_dims
 from .validation import check_initial, check_memory, check_times
@@ -66,6 +67,13 @@ __all__ = ["KrylovOptions", "KrylovSectors", "krylov_trajectory", "run_chunk_kry
 
 # Largest sector for which the dense engine is chosen by default (see ``choose_method``).
 DEFAULT_MAX_DENSE_DIM = 600
+CACHED_DIM = 2048            # Lanczos path: sectors this large keep their tables between trajectories
+# Dense set-up: ~1 ms of Python per sector (SectorBasis, spectra, flat tables; 94 s for the
+# 1e5 sectors of (100000, 2) on one core) plus eigh at ~3.3e-10 s per d_K^3.  Beyond this
+# many seconds of set-up "auto" takes the Lanczos path, which starts at once.
+DENSE_SETUP_PER_SECTOR = 1e-3
+DENSE_SETUP_PER_D3 = 3.3e-10
+DEFAULT_MAX_DENSE_SETUP = 5.0
 _MAX_SEED = 2**63
 
 
@@ -85,7 +93,9 @@ class KrylovOptions:
         Freeze a trajectory that provably does not jump within this time (units 1/gamma)
         after the last restart; default 1e6 / min(gamma).
     cache_bytes : float
-        Budget of the per-sector tables kept between trajectories (default 2 GiB).
+        Budget of the per-sector tables ``KrylovSectors.table`` keeps for look-ups from
+        Python (``final_jz``, analysis; default 2 GiB).  Trajectories do not use them: the
+        kernel rebuilds each sector's tables in place.
     """
 
     __slots__ = ("tol", "m_max", "m_check", "horizon", "cache_bytes")
@@ -217,36 +227,45 @@ def _check_K0(chain, K0):
     return int(K0)
 
 
-def krylov_memory_estimate(chain, K0=None, m_max=40, cached=True, cache_bytes=2 * 2**30) -> int:
+def krylov_memory_estimate(chain, K0=None, m_max=40, records=False,
+                           cache_bytes=2 * 2**30) -> int:
     """Bytes the Lanczos path needs for trajectories starting in sector K0.
 
-    Working memory O(max d_K (m_max + 2 + M)): the Krylov basis (m_max + 1) d, the state, the
-    M - 1 lowered vectors; the state counts of ``count_table``, 8 (M + 1)(sum N_i + 2) bytes;
-    plus the tables of the two sectors in use, (8M + 8 + 12(M-1)) bytes per state.  With ``cached`` also the tables of sectors 0..K0 kept between trajectories,
-    at most ``cache_bytes`` of them (the LRU budget of ``KrylovOptions``, default 2 GiB).
+    Work O(max d_K (m_max + M + 4)): the Krylov basis (m_max + 1) d, the state, its copy at a
+    jump and the M - 1 lowered vectors; the state counts of ``count_table``,
+    8 (M + 1)(sum N_i + 2) bytes; sector tables at (8M + 8 + 12(M-1)) bytes per state: one
+    buffer of up to CACHED_DIM - 1 states rebuilt in place for small sectors, and the tables
+    of the sectors of CACHED_DIM states or more kept between trajectories, at most
+    ``cache_bytes`` of them (LRU, ``KrylovOptions.cache_bytes``) beyond the two in use.  With ``records`` (single trajectories: ``trajectory``,
+    ``krylov_trajectory``) also the jump record, at most K0 jumps of 8 (3 + 2M) bytes each
+    (time, channel, sector, <J_i^z> before and after): 56 MB per 10^6 jumps for M = 2.
+    Ensembles keep no record.
     """
     _check_paper(chain)
     K0 = _check_K0(chain, K0)
     check_countable(chain)
     d = sector_dims(chain.sizes)[: K0 + 1].astype(float)
     M = chain.M
-    counts = 8.0 * (M + 1) * (sum(chain.sizes) + 2)       # count_table
-    work = 8.0 * d.max() * (m_max + 2 + M + 2) + counts
+    counts = 8.0 * (M + 1) * (sum(chain.sizes) + 2)
+    work = 8.0 * d.max() * (m_max + 2 + M + 2)
     per = _bytes_per_state(M)
-    tables = per * 2 * d.max()
-    if cached:
-        tables = max(tables, min(per * d.sum(), cache_bytes + tables))
-    return int(work + tables)
+    big = d[d >= CACHED_DIM]
+    tables = per * min(d.max(), CACHED_DIM - 1)
+    if big.size:
+        tables += min(per * big.sum(), cache_bytes + per * 2 * big.max())
+    rec = 8.0 * (3 + 2 * M) * K0 if records else 0.0
+    return int(work + tables + counts + rec)
 
 
-def choose_method(chain, K0=None, max_dense_dim=DEFAULT_MAX_DENSE_DIM, memory_fraction=0.5):
+def choose_method(chain, K0=None, max_dense_dim=DEFAULT_MAX_DENSE_DIM, memory_fraction=0.5,
+                  max_dense_setup=DEFAULT_MAX_DENSE_SETUP):
     """"dense" or "krylov" for trajectories starting in sector K0 (default N_1).
 
     Cost model.  The dense engine stores the eigenvectors of every G_K, 16 sum_K d_K^2 bytes
     (with the generator), diagonalises each once, O(sum_K d_K^3), and then pays O(d_K^2) per
     jump and per output time.  The Lanczos path needs O(d_K M) bytes per cached sector and
     O(max d_K m) of work memory, no set-up, and O(m d_K (M + m)) per Krylov space (m ~ 8-16,
-    about one space per jump), plus ~50 us of Python per sector visit.  Measured here
+    about one space per jump), the whole trajectory in one numba loop (``run_visits``).  Measured here
     (one core, 200 output times, ms per trajectory dense / Lanczos; dense set-up):
 
         (8, 6, 5, 1)     max d_K 68:    0.04 / 0.75   (0.02 s)
@@ -258,8 +277,10 @@ def choose_method(chain, K0=None, max_dense_dim=DEFAULT_MAX_DENSE_DIM, memory_fr
     so the crossover is near max d_K ~ 600, and beyond it the dense set-up (d^3) and memory
     (d^2) only add to the gap.  Returns "dense" when max d_K <= ``max_dense_dim`` (default
     600) and the dense tables fit in ``memory_fraction`` of the available memory, else
-    "krylov".  Chains outside the paper model (T > 0, local reservoirs, schedules) are dense
-    only: for them an ``InputError`` is raised when the dense tables do not fit, and "dense"
+    "krylov"; also "krylov" when the dense set-up, (K0 + 1) x 1 ms + 3.3e-10 s x sum d_K^3,
+    would exceed ``max_dense_setup`` seconds (default 5: the dense path needs 94 s before the
+    first trajectory of (100000, 2)).  Chains outside the paper model (T > 0, local
+    reservoirs, schedules) are dense only: for them an ``InputError`` is raised when the dense tables do not fit, and "dense"
     is returned otherwise whatever their size.
     """
     from .validation import available_memory
@@ -267,7 +288,9 @@ def choose_method(chain, K0=None, max_dense_dim=DEFAULT_MAX_DENSE_DIM, memory_fr
     d = sector_dims(chain.sizes)[: K0 + 1].astype(float)
     dense_bytes = 16.0 * np.sum(d**2)
     fits = dense_bytes <= memory_fraction * available_memory()
-    if fits and (d.max() <= max_dense_dim or not chain.is_paper_model):
+    setup = DENSE_SETUP_PER_SECTOR * d.size + DENSE_SETUP_PER_D3 * np.sum(d**3)
+    quick = d.max() <= max_dense_dim and setup <= max_dense_setup
+    if fits and (quick or not chain.is_paper_model):
         return "dense"
     if not chain.is_paper_model:
         raise InputError(f"{chain!r}: sectors of up to {int(d.max())} states are too large for "
@@ -297,78 +320,70 @@ def _check_options(options):
 
 
 class _Work:
-    """Buffers of one trajectory (sized for sectors 0..K0): the Krylov basis Q
-    (m_max + 1, max d_K), the state, and the M - 1 lowered vectors (M - 1, max d_K)."""
+    """Buffers of one trajectory (sized for sectors 0..K0): one sector's tables, the Krylov
+    basis Q (m_max + 1, max d_K), the state, and the M - 1 lowered vectors (M - 1, max d_K);
+    with ``record`` the jump record, K0 rows of (time, channel, K, <J^z> before and after)."""
 
-    def __init__(self, ks, K0, options):
-        dmax = int(ks.dims[: K0 + 1].max())
-        C = len(ks.sizes) - 1
+    def __init__(self, ks, K0, options, record=False):
+        dmax = max(int(ks.dims[: K0 + 1].max()), 1)
+        M = len(ks.sizes)
+        C = M - 1
+        db = min(dmax, CACHED_DIM - 1)
+        self.nexc = np.zeros((db, M), dtype=np.int64)
+        self.diag = np.zeros(db)
+        self.hop_tgt = np.zeros((db, C), dtype=np.int32)
+        self.hop_amp = np.zeros((db, C))
         self.Q = np.empty((options.m_max + 1, dmax))
         self.alpha = np.empty(options.m_max)
         self.beta = np.empty(options.m_max)
         self.psi = np.empty(dmax)
         self.low = np.empty((C, dmax))
         self.info = np.zeros(8)
-        self.jzb = np.empty(len(ks.sizes))
+        self.jzb = np.empty(M)
         self.u = np.empty(dmax)
+        R = K0 if record else 0
+        self.rec = (np.empty(R), np.empty(R, dtype=np.int64), np.empty(R, dtype=np.int64),
+                    np.empty((R, M)), np.empty((R, M)))
+
+
+VISITS_PER_CALL = 20000      # sector visits per kernel call: Ctrl-C is seen between calls
 
 
 def _run_one(ks, times, seed, index, n0, options, work, jz, record):
     """One trajectory; fills jz (T, M); returns (njumps, K_final, dark, final_state or None, rec).
 
-    rec (when ``record``): lists of jump times, channels, K before, jz before, jz after, and
-    the per-visit diagnostics [matvecs, segments, p error bound].
+    rec (when ``record``): arrays of jump times, channels, K before, jz before (nj, M), jz
+    after (nj, M), and the diagnostics [matvecs, segments, p error bound].
     """
     state = rng_init(seed, index)
     K = int(sum(n0))
-    pos = int(_rank(ks, n0, K))
     d = ks.dim(K)
     u = work.u
     u[:d] = 0.0
-    u[pos] = 1.0
-    t0 = 0.0
-    j = 0
-    nj = 0
+    u[int(_rank(ks, n0, K))] = 1.0
+    carry = np.array([K, 0, 0, -1], dtype=np.int64)
+    tc = np.zeros(1)
+    stats = np.zeros(3)
+    rec = work.rec if record else tuple(np.empty((0,) * x.ndim, x.dtype) for x in work.rec)
     horizon = options.horizon_for(ks.chain)
-    rec = ([], [], [], [], [], []) if record else None
-    diag_stats = np.zeros(3)
-    while True:
-        nexc, diag, hop_tgt, hop_amp = ks.table(K)
-        dl = ks.dim(K - 1)
-        sector_visit(state, K, u[:d], t0, times, j, jz, nexc, diag, hop_tgt, hop_amp, ks.sizes,
-                     ks.gamma, ks.half, ks.cum, options.m_max, options.m_check, options.tol,
-                     horizon, record, work.Q, work.alpha, work.beta, work.psi, work.low, dl,
-                     work.info, work.jzb)
-        info = work.info
-        status = int(info[0])
-        j = int(info[3])
-        diag_stats[0] += info[4]
-        diag_stats[1] += info[5]
-        diag_stats[2] = max(diag_stats[2], info[6])
-        if status != VISIT_JUMP:
-            final = work.psi[:d].copy() if record else None
-            if record:
-                rec[5].append(diag_stats)
-            return nj, K, status == VISIT_DARK, final, rec
-        ch = int(info[2])
-        t0 = float(info[1])
-        if record:
-            rec[0].append(t0)
-            rec[1].append(ch)
-            rec[2].append(K)
-            rec[3].append(work.jzb.copy())
-        K -= 1
-        d = dl
-        u[:d] = work.low[ch, :d]
-        nj += 1
-        if record:
-            after = np.empty(len(ks.sizes))
-            dicke_jz(u[:d], ks.table(K, keep=(K + 1,))[0], ks.half, after)
-            rec[4].append(after)
+    while carry[3] < 0:
+        K = int(carry[0])
+        if ks.dim(K) >= CACHED_DIM:          # large sector: its cached tables, one visit
+            tables, fill, visits = ks.table(K), False, 1
+        else:                                # small sectors: rebuilt in place, many visits
+            tables, fill, visits = (work.nexc, work.diag, work.hop_tgt, work.hop_amp), True, \
+                VISITS_PER_CALL
+        run_visits(state, carry, tc, u, times, jz, ks.sizes, ks.gamma, ks.half, ks.cum,
+                   options.m_max, options.m_check, options.tol, horizon, record, *tables, fill,
+                   CACHED_DIM, work.Q, work.alpha, work.beta, work.psi, work.low, work.info,
+                   work.jzb, *rec, stats, visits)
+    nj, Kf = int(carry[2]), int(carry[0])
+    final = work.psi[: ks.dim(Kf)].copy() if record else None
+    out = tuple(x[:nj].copy() for x in rec) + (stats,) if record else None
+    return nj, Kf, int(carry[3]) == VISIT_DARK, final, out
 
 
 def _rank(ks, n0, K):
-    from .krylov_kernels import rank
     return rank(np.asarray(n0, dtype=np.int64), K, ks.cum)
 
 
@@ -389,19 +404,16 @@ class KrylovTrajectory:
 
     def __init__(self, chain, times, jz, rec, nj, Kf, dark, final, seed, index, initial):
         self.chain, self.times, self.jz = chain, times, jz
-        self.jump_times = np.asarray(rec[0], dtype=float)
-        self.jump_channels = np.asarray(rec[1], dtype=np.int64)
-        self.jump_excitation = np.asarray(rec[2], dtype=np.int64)
+        self.jump_times, self.jump_channels, self.jump_excitation = rec[0], rec[1], rec[2]
         M = chain.M
-        self.jz_before = np.asarray(rec[3], dtype=float).reshape(nj, M)
-        self.jz_after = np.asarray(rec[4], dtype=float).reshape(nj, M)
+        self.jz_before, self.jz_after = rec[3], rec[4]
         self.reservoirs_open = np.full(nj, (1 << (M - 1)) - 1, dtype=np.int64)
         self.dark, self.excitation_left = bool(dark), int(Kf)
         self.final_state = final
         self.seed, self.index, self.initial = seed, index, initial
         self.feedback = None
-        self.matvecs, self.segments = int(rec[5][0][0]), int(rec[5][0][1])
-        self.p_error_bound = float(rec[5][0][2])
+        self.matvecs, self.segments = int(rec[5][0]), int(rec[5][1])
+        self.p_error_bound = float(rec[5][2])
 
     @property
     def jz_over_n(self):
@@ -428,13 +440,13 @@ class KrylovTrajectory:
     __repr__ = __str__
 
 
-def _prepare(chain, times, initial, options):
+def _prepare(chain, times, initial, options, records):
     _check_paper(chain)
     t = check_times(times)
     n0 = check_initial(chain, initial)
     options = _check_options(options)
     K0 = int(sum(n0))
-    check_memory(krylov_memory_estimate(chain, K0, options.m_max, cached=False),
+    check_memory(krylov_memory_estimate(chain, K0, options.m_max, records, options.cache_bytes),
                  f"the Lanczos trajectory path for {chain!r}", "use smaller domains")
     return t, n0, options, K0
 
@@ -458,11 +470,11 @@ def krylov_trajectory(chain, times, seed=0, index=0, initial=None, options=None)
     KrylovTrajectory
         ``jz`` (T, M), the jump record, ``final_state`` and the work counters.
     """
-    t, n0, options, K0 = _prepare(chain, times, initial, options)
+    t, n0, options, K0 = _prepare(chain, times, initial, options, True)
     seed = _check_index(seed, "seed")
     index = _check_index(index, "index")
     ks = _sectors(chain, options)
-    work = _Work(ks, K0, options)
+    work = _Work(ks, K0, options, record=True)
     jz = np.empty((t.size, chain.M))
     nj, Kf, dark, final, rec = _run_one(ks, t, seed, index, n0, options, work, jz, True)
     return KrylovTrajectory(chain, t, jz, rec, nj, Kf, dark, final, seed, index, n0)
@@ -475,7 +487,7 @@ def run_chunk_krylov(chain, times, seed, start, stop, initial=None, options=None
     -------
     (jz_sum (T, M), jz_sumsq (T, M), final_counts (K0 + 1,) int64, ndark, njumps)
     """
-    t, n0, options, K0 = _prepare(chain, times, initial, options)
+    t, n0, options, K0 = _prepare(chain, times, initial, options, False)
     seed = _check_index(seed, "seed")
     start = _check_index(start, "start")
     stop = _check_index(stop, "stop")

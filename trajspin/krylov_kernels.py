@@ -36,7 +36,7 @@ from numba import njit
 
 from .kernels import newton_waiting_time, rng_uniform
 
-__all__ = ["count_table", "build_sector", "rank", "apply_generator", "lanczos", "sector_visit",
+__all__ = ["count_table", "build_sector", "fill_sector", "run_visits", "sector_jz", "rank", "apply_generator", "lanczos", "sector_visit",
            "dicke_jz", "VISIT_JUMP", "VISIT_DARK", "VISIT_GROUND"]
 
 VISIT_JUMP = 0      # the trajectory jumped out of the sector
@@ -51,7 +51,7 @@ def count_table(sizes, Kmax):
     Shape (M + 1, Kmax + 2), int64; cum[i, 0] = 0.  Row M is the empty tuple (sum 0).
     O(M Kmax): cnt[i, k] = sum_{v=0}^{min(N_i, k)} cnt[i+1, k-v] is a difference of the
     running sums of row i + 1, cum[i+1, k+1] - cum[i+1, max(k-N_i, 0)].  The caller makes
-    sure the counts fit in int64 (``krylov.check_countable``).
+    sure the counts fit in int64 (``krylov.KrylovSectors``).
     """
     M = sizes.size
     cum = np.zeros((M + 1, Kmax + 2), dtype=np.int64)
@@ -80,7 +80,7 @@ def rank(n, K, cum):
 
 @njit(cache=True)
 def build_sector(sizes, gamma, K, cum):
-    """States and matrix-free generator of sector K.
+    """States and matrix-free generator of sector K (fresh arrays; see ``fill_sector``).
 
     Returns
     -------
@@ -90,18 +90,27 @@ def build_sector(sizes, gamma, K, cum):
     hop_amp : float64 (d_K, M-1) gamma_c times its matrix element
     """
     M = sizes.size
-    C = M - 1
     d = cum[0, K + 1] - cum[0, K]
     nexc = np.zeros((d, M), dtype=np.int64)
     diag = np.zeros(d)
-    hop_tgt = -np.ones((d, C), dtype=np.int32)
-    hop_amp = np.zeros((d, C))
+    hop_tgt = -np.ones((d, M - 1), dtype=np.int32)
+    hop_amp = np.zeros((d, M - 1))
+    fill_sector(sizes, gamma, K, cum, nexc, diag, hop_tgt, hop_amp)
+    return nexc, diag, hop_tgt, hop_amp
+
+
+@njit(cache=True)
+def fill_sector(sizes, gamma, K, cum, nexc, diag, hop_tgt, hop_amp):
+    """Write sector K's tables into the first d_K rows of the buffers; returns d_K.
+
+    Buffers as returned by ``build_sector`` with at least d_K rows: nexc int64 (., M),
+    diag float64 (.,), hop_tgt int32 (., M-1), hop_amp float64 (., M-1).  O(d_K M^2).
+    """
+    M = sizes.size
+    C = M - 1
+    d = cum[0, K + 1] - cum[0, K]
     n = np.zeros(M, dtype=np.int64)
-    # lexicographically smallest tuple: fill from the last domain
-    rem = K
-    for i in range(M - 1, -1, -1):
-        n[i] = min(sizes[i], rem)
-        rem -= n[i]
+    first_tuple(n, sizes, K)
     for s in range(d):
         for i in range(M):
             nexc[s, i] = n[i]
@@ -110,6 +119,8 @@ def build_sector(sizes, gamma, K, cum):
             a = n[c] * (sizes[c] - n[c] + 1.0)
             b = n[c + 1] * (sizes[c + 1] - n[c + 1] + 1.0)
             g += gamma[c] * (a + b)
+            hop_tgt[s, c] = -1
+            hop_amp[s, c] = 0.0
             if n[c + 1] > 0 and n[c] < sizes[c]:
                 n[c] += 1
                 n[c + 1] -= 1
@@ -118,22 +129,56 @@ def build_sector(sizes, gamma, K, cum):
                 n[c + 1] += 1
                 hop_amp[s, c] = gamma[c] * np.sqrt(b * (n[c] + 1.0) * (sizes[c] - n[c]))
         diag[s] = g
-        if s == d - 1:
+        if s < d - 1:
+            next_tuple(n, sizes)
+    return d
+
+
+@njit(cache=True)
+def first_tuple(n, sizes, K):
+    """n = lexicographically smallest tuple of sum K (fill from the last domain)."""
+    rem = K
+    for i in range(sizes.size - 1, -1, -1):
+        n[i] = min(sizes[i], rem)
+        rem -= n[i]
+
+
+@njit(cache=True)
+def next_tuple(n, sizes):
+    """n = the next tuple of the same sum, lexicographically (n must not be the last)."""
+    M = sizes.size
+    suf = 0
+    i = M - 1
+    while True:           # rightmost i < M-1 with room and a non-empty suffix
+        suf += n[i]
+        i -= 1
+        if n[i] < sizes[i] and suf >= 1:
             break
-        # next tuple: rightmost i < M-1 with room and a non-empty suffix
-        suf = 0
-        i = M - 1
-        while True:
-            suf += n[i]
-            i -= 1
-            if n[i] < sizes[i] and suf >= 1:
-                break
-        n[i] += 1
-        rem = suf - 1
-        for l in range(M - 1, i, -1):
-            n[l] = min(sizes[l], rem)
-            rem -= n[l]
-    return nexc, diag, hop_tgt, hop_amp
+    n[i] += 1
+    rem = suf - 1
+    for l in range(M - 1, i, -1):
+        n[l] = min(sizes[l], rem)
+        rem -= n[l]
+
+
+@njit(cache=True)
+def sector_jz(psi, sizes, K, half, out):
+    """<J_i^z> of the (unnormalised) vector psi (d_K,) of sector K, without tables: O(d_K M)."""
+    M = sizes.size
+    n = np.zeros(M, dtype=np.int64)
+    first_tuple(n, sizes, K)
+    norm = 0.0
+    for i in range(M):
+        out[i] = 0.0
+    for s in range(psi.size):
+        p = psi[s] * psi[s]
+        norm += p
+        for i in range(M):
+            out[i] += p * n[i]
+        if s < psi.size - 1:
+            next_tuple(n, sizes)
+    for i in range(M):
+        out[i] = out[i] / norm - half[i]
 
 
 @njit(cache=True, fastmath={"reassoc", "contract", "arcp"})
@@ -534,3 +579,75 @@ def sector_visit(state, K, u, t0, times, j, jz_out, nexc, diag, hop_tgt, hop_amp
         inv = 1.0 / np.sqrt(nrm)
         for s in range(d):
             Q[0, s] = psi[s] * inv
+
+
+@njit(cache=True)
+def run_visits(state, carry, tc, u, times, jz_out, sizes, gamma, half, cum, m_max, m_check, tol,
+               horizon, need_final, nexc, diag, hop_tgt, hop_amp, fill, d_cached, Q, alpha, beta,
+               psi, low, info, jz_before, rec_t, rec_c, rec_K, rec_b, rec_a, stats, max_visits):
+    """Run one trajectory for at most ``max_visits`` sector visits (resumable).
+
+    The loop over sectors K0, K0 - 1, ... of ``sector_visit`` without Python in between.
+    With ``fill``, each sector's tables are rebuilt in place (``fill_sector``, O(d_K M^2),
+    about one Krylov space's work) and the call returns before a sector of d_cached states or
+    more, whose tables the caller keeps between trajectories and passes with ``fill`` False
+    (then for exactly one visit, max_visits = 1).
+
+    Parameters
+    ----------
+    state : uint64 (4,)            random stream (``kernels.rng_init(seed, index)``)
+    carry : int64 (4,)             in/out [K, j, njumps, status]: current sector, next
+                                   output index, jumps so far; status -1 while running,
+                                   else VISIT_DARK or VISIT_GROUND
+    tc : float64 (1,)              in/out time of the last jump
+    u : float64 (>= max d_K)       in/out state at the start of the visit (unit norm)
+    times : float64 (T,); jz_out : float64 (T, M)   output grid and <J_i^z> on it
+    nexc, diag, hop_tgt, hop_amp   table buffers (``build_sector`` types): with ``fill``
+                                   at least min(max d_K, d_cached - 1) rows, else sector K's
+    fill : bool;  d_cached : int
+    Q, alpha, beta, psi, low, info, jz_before   work buffers of ``sector_visit``
+    rec_t, rec_c, rec_K : (R,)     jump times, channels, sector before (R = K0 with records,
+    rec_b, rec_a : (R, M)          else 0); <J_i^z> just before and after each jump
+    stats : float64 (3,)           in/out [matvecs, segments, largest p error bound]
+    max_visits : int               return after this many visits (status stays -1)
+
+    Returns
+    -------
+    int : sector visits done in this call.  On a final status, psi[:d_K] is the final state.
+    """
+    M = sizes.size
+    record = rec_t.size > 0
+    for v in range(max_visits):
+        K = carry[0]
+        d = cum[0, K + 1] - cum[0, K]
+        if fill:
+            if d >= d_cached:
+                return v
+            fill_sector(sizes, gamma, K, cum, nexc, diag, hop_tgt, hop_amp)
+        dl = cum[0, K] - cum[0, K - 1] if K > 0 else 0
+        sector_visit(state, K, u[:d], tc[0], times, carry[1], jz_out, nexc[:d], diag[:d],
+                     hop_tgt[:d], hop_amp[:d], sizes, gamma, half, cum, m_max, m_check, tol,
+                     horizon, need_final, Q, alpha, beta, psi, low, dl, info, jz_before)
+        carry[1] = int(info[3])
+        stats[0] += info[4]
+        stats[1] += info[5]
+        stats[2] = max(stats[2], info[6])
+        status = int(info[0])
+        if status != VISIT_JUMP:
+            carry[3] = status
+            return v + 1
+        ch = int(info[2])
+        tc[0] = info[1]
+        nj = carry[2]
+        for q in range(dl):
+            u[q] = low[ch, q]
+        if record:
+            rec_t[nj] = info[1]
+            rec_c[nj] = ch
+            rec_K[nj] = K
+            for i in range(M):
+                rec_b[nj, i] = jz_before[i]
+            sector_jz(u[:dl], sizes, K - 1, half, rec_a[nj])
+        carry[0] = K - 1
+        carry[2] = nj + 1
+    return max_visits

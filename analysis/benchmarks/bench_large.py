@@ -9,8 +9,8 @@ memory under 4 GB per rank.
     # the real run: indices split statically by rank, sums reduced on rank 0
     OPENBLAS_NUM_THREADS=1 mpiexec -n 2 python analysis/benchmarks/bench_large.py --ntraj 100
 
-Grid: 200 log-spaced points 1e-4 .. 1e2 (units 1/gamma).  Each rank builds the sector tables it
-visits lazily (kept for later trajectories); the table time is reported apart.  mpi4py is
+Grid: 200 log-spaced points 1e-4 .. 1e2 (units 1/gamma).  The kernel rebuilds each sector's
+tables in place at every visit (counted in the trajectory time).  mpi4py is
 imported only when more than one rank runs (or --mpi is given).  Results go to
 ``analysis/benchmarks/results/bench_large[_mpi].json``.
 """
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 import trajspin
-from trajspin.krylov import (KrylovOptions, _sectors, choose_method, krylov_memory_estimate,
+from trajspin.krylov import (KrylovOptions, choose_method, krylov_memory_estimate,
                              krylov_trajectory, run_chunk_krylov)
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -38,29 +38,26 @@ def peak_rss_bytes():
 
 
 def single(chain, times, ntraj, seed, options):
-    ks = _sectors(chain, options)
     t0 = time.perf_counter()
     krylov_trajectory(chain, times[:2], seed, 10**9, options=options)   # JIT warm-up only
     warm = time.perf_counter() - t0
     rows = []
     for idx in range(ntraj):
-        build0 = ks.build_time
         t0 = time.perf_counter()
         tr = krylov_trajectory(chain, times, seed, idx, options=options)
         wall = time.perf_counter() - t0
-        rows.append(dict(index=idx, seconds=wall, table_seconds=ks.build_time - build0,
+        rows.append(dict(index=idx, seconds=wall,
                          jumps=len(tr.jump_times), dark=tr.dark, left=tr.excitation_left,
                          matvecs=tr.matvecs, segments=tr.segments,
                          p_error_bound=tr.p_error_bound))
-        print(f"  trajectory {idx}: {wall:6.2f} s (tables {rows[-1]['table_seconds']:.2f} s), "
+        print(f"  trajectory {idx}: {wall:6.2f} s, "
               f"{rows[-1]['jumps']} jumps, {tr.matvecs} products G x, {tr.segments} Krylov "
               f"spaces, {'dark' if tr.dark else 'ground'} with K = {tr.excitation_left}, "
               f"p error bound {tr.p_error_bound:.1e}", flush=True)
     later = [r["seconds"] for r in rows[1:]] or [rows[0]["seconds"]]
     return dict(warmup_seconds=warm, trajectories=rows, seconds_per_trajectory=float(np.mean(later)),
                 jumps_per_trajectory=float(np.mean([r["jumps"] for r in rows])),
-                first_trajectory_seconds=rows[0]["seconds"], peak_rss_bytes=peak_rss_bytes(),
-                table_bytes=ks._bytes, table_seconds=ks.build_time)
+                first_trajectory_seconds=rows[0]["seconds"], peak_rss_bytes=peak_rss_bytes())
 
 
 def mpi_run(chain, times, ntraj, seed, options):
@@ -74,12 +71,10 @@ def mpi_run(chain, times, ntraj, seed, options):
     t0 = time.perf_counter()
     part = run_chunk_krylov(chain, times, seed, start, stop, options=options)
     busy = time.perf_counter() - t0
-    ks = _sectors(chain, options)
     comm.Barrier()
     wall = time.perf_counter() - t0
     sums = [comm.reduce(np.asarray(p), op=MPI.SUM, root=0) for p in part]
     info = comm.gather(dict(rank=rank, indices=[start, stop], busy_seconds=busy,
-                            table_seconds=ks.build_time, table_bytes=ks._bytes,
                             peak_rss_bytes=peak_rss_bytes()), root=0)
     if rank != 0:
         return None
@@ -114,7 +109,7 @@ def main(argv=None):
     head = dict(sizes=list(chain.sizes), hilbert_dim=chain.hilbert_dim, max_sector_dim=int(dims.max()),
                 states_in_sectors_0_to_K0=int(dims.sum()), method=choose_method(chain),
                 memory_estimate_bytes=krylov_memory_estimate(chain),
-                memory_estimate_uncached_bytes=krylov_memory_estimate(chain, cached=False),
+                memory_estimate_records_bytes=krylov_memory_estimate(chain, records=True),
                 options=repr(options), points=args.points, tmin=args.tmin, tmax=args.tmax,
                 seed=args.seed, versions=trajspin.results.versions(),
                 load_average=os.getloadavg())
@@ -129,7 +124,6 @@ def main(argv=None):
               f"{res['ndark']} dark")
         for r in res["per_rank"]:
             print(f"  rank {r['rank']}: indices {r['indices']}, busy {r['busy_seconds']:.1f} s, "
-                  f"tables {r['table_seconds']:.1f} s / {r['table_bytes'] / 2**20:.0f} MiB, "
                   f"peak RSS {r['peak_rss_bytes'] / 2**30:.2f} GiB")
         print("  final <J_i^z>/N_i:", np.round(res["jz_over_n_final"], 4).tolist(), "+-",
               np.round(res["jz_over_n_err_final"], 4).tolist())
@@ -139,11 +133,10 @@ def main(argv=None):
               f"method {head['method']}, estimate {head['memory_estimate_bytes'] / 2**30:.2f} GiB")
         res = {**head, **single(chain, times, args.ntraj, args.seed, options)}
         s = res["seconds_per_trajectory"]
-        print(f"  {s:.2f} s per trajectory (warm-up: JIT and all sector tables "
+        print(f"  {s:.2f} s per trajectory (warm-up: JIT "
               f"{res['warmup_seconds']:.1f} s), {res['jumps_per_trajectory']:.1f} jumps "
-              f"per trajectory; peak RSS {res['peak_rss_bytes'] / 2**30:.2f} GiB "
-              f"(tables {res['table_bytes'] / 2**20:.0f} MiB built in {res['table_seconds']:.1f} s)")
-        res["extrapolated_100_on_2_ranks_seconds"] = 50 * s + res["table_seconds"]
+              f"per trajectory; peak RSS {res['peak_rss_bytes'] / 2**30:.2f} GiB")
+        res["extrapolated_100_on_2_ranks_seconds"] = 50 * s
         print(f"  extrapolated: 100 trajectories on 2 ranks ~ "
               f"{res['extrapolated_100_on_2_ranks_seconds'] / 60:.1f} min")
         out = args.out or RESULTS / "bench_large.json"
