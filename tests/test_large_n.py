@@ -11,11 +11,13 @@ Before the fix the Lanczos path stored excitation numbers as int16: from N_1 = 3
 wrapped, which crashed (segmentation fault) or sent trajectories to the wrong sector.
 """
 import itertools
+import time
 
 import numpy as np
 import pytest
 
-from trajspin import Chain, InputError, trajectory
+import trajspin
+from trajspin import Chain, InputError, steady_state, trajectory
 from trajspin.krylov import check_countable, krylov_memory_estimate, krylov_trajectory
 from trajspin.krylov_kernels import build_sector, count_table, rank
 
@@ -92,3 +94,62 @@ def test_tables_that_cannot_be_indexed_are_refused_with_the_numbers():
     with pytest.raises(InputError, match=r"1e\+20 Dicke states.*2\*\*62"):
         krylov_memory_estimate(Chain([10**5] * 4))
     assert check_countable(Chain((1000000, 100))) == 101
+
+
+# --------------------------------------------------------------------------- t -> infinity
+@pytest.mark.parametrize("sizes", [(4, 2), (12, 6), (3, 5), (40, 7), (7, 40), (200, 30), (1, 1)])
+def test_total_spin_steady_state_matches_the_sector_cascade(sizes):
+    from trajspin.master import _steady_paper, _resolve
+    chain = Chain(sizes, gamma=0.7)
+    closed = steady_state(chain)
+    assert closed.meta["solver"].startswith("total-spin")
+    cascade = _steady_paper(chain, _resolve(chain, None, ("jz",)), ("jz",), [], False)
+    np.testing.assert_allclose(closed.jz, cascade.jz, rtol=0, atol=1e-12 * max(sizes))
+    k = closed.sector_populations.size
+    assert k == min(sizes) + 1
+    np.testing.assert_allclose(closed.sector_populations, cascade.sector_populations[:k],
+                               rtol=0, atol=1e-13)
+    assert cascade.sector_populations[k:].sum() < 1e-13
+
+
+@pytest.mark.parametrize("N1", [4, 1000, 10**6, 10**9])
+def test_total_spin_steady_state_reproduces_eq_s8(N1):
+    """N_2 = 1: <J_2^z>(inf) = (N_1^2 - 2N_1 - 1) / (2 (N_1 + 1)^2) (paper eq. S8; 7/50 at N_1 = 4)."""
+    res = steady_state(Chain([N1, 1]))
+    assert res.jz[1] == pytest.approx((N1**2 - 2 * N1 - 1) / (2 * (N1 + 1) ** 2), rel=1e-12)
+    assert res.jz.sum() == pytest.approx(np.dot(np.arange(2), res.sector_populations) - (N1 + 1) / 2,
+                                         rel=1e-12)
+
+
+def test_total_spin_steady_state_at_1e9_spins():
+    N1, N2 = 10**9, 10**3
+    res = steady_state(Chain([N1, N2]))
+    P = res.sector_populations
+    assert P.size == N2 + 1 and np.all(P >= 0)
+    assert P.sum() == pytest.approx(1.0, abs=1e-12)
+    assert P[N2] == pytest.approx((N1 - N2 + 1) / (N1 + 1), rel=1e-12)   # J = j_1 - j_2
+    # every surviving J leaves K = N_2 - k quanta; <J^z_total> = <K> - (N_1 + N_2)/2
+    assert res.jz.sum() == pytest.approx(np.dot(np.arange(N2 + 1), P) - (N1 + N2) / 2, rel=1e-14)
+    np.testing.assert_allclose(res.jz, _dark_jz(N1, N2), rtol=1e-5)   # J_min carries 1 - 1e-6
+
+
+# --------------------------------------------------------------------------- bounds before work
+@pytest.mark.parametrize("call", [
+    lambda: trajectory(Chain([10**10, 2]), [0.0, 1.0]),
+    lambda: trajspin.run_trajectories(Chain([10**10, 2]), [0.0, 1.0], ntraj=2, progress=False),
+    lambda: trajspin.solve_master(Chain([10**10, 2]), [0.0, 1.0]),
+    lambda: steady_state(Chain([10**10, 2, 1])),
+    lambda: trajspin.estimate(Chain([10**10, 2])),
+    lambda: trajectory(Chain([10**6, 10]), [0.0, 1.0], initial=["up:500000", 0]),
+])
+def test_oversized_chains_are_refused_in_one_line_before_allocating(call):
+    t0 = time.perf_counter()
+    with pytest.raises(InputError, match=r"needs about [0-9.]+ GiB but only"):
+        call()
+    assert time.perf_counter() - t0 < 10.0
+
+
+def test_two_domain_steady_state_needs_no_vector_of_n1():
+    res = steady_state(Chain([10**10, 10]))
+    assert res.jz[1] / 10 == pytest.approx(0.5 * (1 - 1e-9), rel=1e-9)
+    assert res.sector_populations.size == 11

@@ -48,6 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .model import InputError
+from .validation import check_memory
 
 __all__ = ["Dicke", "SpinsUp", "Coherent", "InitialState", "resolve_initial", "NORM_TOL"]
 
@@ -123,8 +124,21 @@ def _binom_log(N, n):
     return math.lgamma(N + 1) - math.lgamma(n + 1) - math.lgamma(N - n + 1)
 
 
+def _local_bytes(item, N):
+    """Bytes of ``_local_options(item, N)``: sum over its spin-j parts of 2j + 1 amplitudes."""
+    if isinstance(item, SpinsUp):
+        two_m = abs(2 * item.k - N)
+        count = (N - two_m) // 2 + 1                 # 2j = |2m|, |2m| + 2, ..., N
+        return 8 * (count * (two_m + 1) + count * (count - 1))
+    if isinstance(item, Dicke):
+        return 8 * (N + 1)
+    return 8 * 4 * (N + 1)                           # coherent: a few work arrays of N + 1
+
+
 def _local_options(item, N):
     """[(weight, 2j, amplitudes over n' = 0..2j)] of one domain's request."""
+    check_memory(_local_bytes(item, N), f"the initial state {item!r} of a domain of {N} spins",
+                 "use a smaller domain")
     if isinstance(item, Dicke):
         v = np.zeros(N + 1)
         v[item.n] = 1.0

@@ -49,6 +49,7 @@ from .model import InputError
 from .observables import check_observables
 from .progress import get_progress_bar
 from .results import MasterResult, SteadyStateResult, versions
+from .two_domain import two_domain_steady
 from .validation import check_initial, check_memory, check_times
 
 __all__ = ["solve_master", "steady_state", "master_memory_estimate", "general_memory_estimate"]
@@ -257,6 +258,28 @@ def _steady_paper(chain, init, names, pairs, keep_blocks) -> SteadyStateResult:
                              observables=obs)
 
 
+
+
+def _is_paper_initial(chain, initial):
+    """True for the paper's eq. (4) asked for by default (None) or as excitations (N_1, 0, ..)."""
+    if initial is None:
+        return True
+    if not isinstance(initial, (list, tuple)) or len(initial) != chain.M:
+        return False
+    want = [chain.sizes[0]] + [0] * (chain.M - 1)
+    return all(isinstance(n, (int, np.integer)) and not isinstance(n, (bool, np.bool_))
+               and int(n) == w for n, w in zip(initial, want))
+
+
+def _steady_two_domain(chain) -> SteadyStateResult:
+    """Two domains from |j_1, j_1>|j_2, -j_2>: t -> infinity through J = J_1 + J_2 alone."""
+    start = time.perf_counter()
+    jz, pops = two_domain_steady(*chain.sizes)
+    obs = {"channel_rates": np.zeros(1), "reservoir_rates": np.zeros(1)}
+    meta = {"initial": [chain.sizes[0], 0], "initial_label": "excited, ground",
+            "observables": ["jz"], "pairs": [], "solver": "total-spin decomposition (closed form)",
+            "wall_time": time.perf_counter() - start, "versions": versions()}
+    return SteadyStateResult(chain, jz, pops, None, meta, observables=obs)
 
 
 # --------------------------------------------------------------------------- public API
@@ -490,6 +513,9 @@ def steady_state(chain, initial=None, observables=("jz",), keep_blocks=False,
                  pairs=None) -> SteadyStateResult:
     """The t -> infinity state reached from ``initial`` (arguments as in ``solve_master``).
 
+    Two domains of the paper model from eq. (4), <J_i^z> only: the total-spin decomposition
+    (``trajspin.two_domain``, O(N_2) for any N_1; ``sector_populations`` then has
+    min(N_1, N_2) + 1 entries, the sectors reached).
     Zero temperature: closed-form cascade (dark subspaces keep what reaches them).
     Absorption: the fixed point of x -> (I - sigma A)^{-1} x from the initial blocks, i.e. the
     projection of the initial state on the stationary states along the conserved quantities
@@ -506,6 +532,9 @@ def steady_state(chain, initial=None, observables=("jz",), keep_blocks=False,
     """
     names = check_observables(observables)
     pairs = _check_pairs(chain, pairs, names)
+    if (chain.is_paper_model and chain.M == 2 and tuple(names) == ("jz",) and not keep_blocks
+            and _is_paper_initial(chain, initial)):
+        return _steady_two_domain(chain)        # before resolving: no O(N_1) vector
     init = _resolve(chain, initial, names)
     if chain.is_paper_model and init.basis_state is not None:
         return _steady_paper(chain, init, names, pairs, keep_blocks)

@@ -26,6 +26,7 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from .model import InputError
+from .validation import check_memory
 
 __all__ = ["SectorBasis", "sector_dims", "Sector", "DARK_RTOL", "dark_exact_eigh"]
 
@@ -59,6 +60,10 @@ def sector_dims(sizes) -> np.ndarray:
     running-sum difference (O(sum N_i) per domain).  Returns an int64 array of
     length sum(N_i) + 1 (float64 if the total dimension exceeds 2^62).
     """
+    total = sum(int(n) for n in sizes)
+    # three arrays of sum(N_i) + 1 numbers live at once below
+    check_memory(24 * (total + 1), f"the sector dimensions of domains {list(sizes)} "
+                 f"({total + 1} sectors)", "use smaller domains")
     exact = float(np.prod([n + 1.0 for n in sizes])) < 2.0**62
     dims = np.ones(1, dtype=np.int64 if exact else np.float64)
     for n in sizes:
