@@ -151,6 +151,51 @@ def test_serial_runner_equals_run_trajectories(tmp_path, run):
     assert sorted(os.listdir(tmp_path)) == ["r.npz"]          # checkpoint and lock removed
 
 
+ENGINE_CONFIGS = {
+    "paper": {"chain": {"sizes": [6, 3, 1]}, "run": {}},
+    "krylov": {"chain": {"sizes": [12, 6, 2]}, "run": {"method": "krylov"}},
+    "general": {"chain": {"sizes": [4, 2, 1], "n_thermal": [0.3, 0.1]}, "run": {}},
+}
+
+
+@pytest.mark.parametrize("engine", list(ENGINE_CONFIGS))
+def test_runner_labels_the_engine_that_ran(tmp_path, engine):
+    """The runner's result carries the sampler of the engine it ran (it once wrote the dense
+    engine's label over every run), the same metadata as run_trajectories."""
+    doc = ENGINE_CONFIGS[engine]
+    cfg = parse_config({"chain": doc["chain"],
+                        "times": {"start": 1e-2, "stop": 10.0, "points": 8},
+                        "run": {"ntraj": 40, "seed": 3, "chunk": 16, **doc["run"]}})
+    plan = prepare_run(cfg, tmp_path / "r.npz")
+    task = EnsembleTask(cfg.chain(), cfg.times, cfg.seed, cfg.initial_request(), method=cfg.method)
+    got = run_root(plan, task, SerialTransport(), progress=False, out=open(os.devnull, "w"))
+    want = run_trajectories(cfg.chain(), cfg.times, cfg.ntraj, cfg.seed, cfg.initial_request(),
+                            progress=False, chunk=cfg.chunk, method=cfg.method)
+    assert got.meta["engine"] == want.meta["engine"] == engine
+    assert got.meta["sampler"] == want.meta["sampler"]
+    assert trajspin.load(tmp_path / "r.npz").meta["sampler"] == want.meta["sampler"]
+    np.testing.assert_array_equal(got.jz, want.jz)
+
+
+def test_runner_checks_the_memory_of_the_engine_it_will_run(tmp_path, monkeypatch):
+    """A warm chain runs the general engine, whose tables cover every sector 0..sum N_i; the
+    root once checked the paper engine's (sectors 0..K0) and let it through."""
+    from trajspin.initial import resolve_initial
+    from trajspin.trajectories import choose_engine, trajectory_memory_estimate
+    cfg = parse_config({"chain": {"sizes": [8, 30, 20], "n_thermal": [0.1, 0.1]},
+                        "times": {"start": 1e-2, "stop": 10.0, "points": 8},
+                        "run": {"ntraj": 40, "seed": 3}})
+    chain = cfg.chain()
+    engine, general = choose_engine(chain, resolve_initial(chain, None))
+    paper = trajectory_memory_estimate(chain, 8)
+    assert engine == "general" and general > 2 * paper
+    monkeypatch.setattr(trajspin.validation, "available_memory",
+                        lambda: int((general + paper) / 2 / 0.8))
+    with pytest.raises(InputError, match="general engine's tables"):
+        prepare_run(cfg, tmp_path / "r.npz")
+    assert not (tmp_path / "r.npz").exists()
+
+
 def test_checkpoint_round_trip_and_refusals(tmp_path):
     cfg = small_config()
     task = EnsembleTask(cfg.chain(), cfg.times, cfg.seed, cfg.initial)

@@ -260,6 +260,9 @@ def _steady_paper(chain, init, names, pairs, keep_blocks) -> SteadyStateResult:
 
 
 
+FULL_POPULATIONS_MAX = 10**7     # two-domain closed form: longer population arrays are cut
+
+
 def _is_paper_initial(chain, initial):
     """True for the paper's eq. (4) asked for by default (None) or as excitations (N_1, 0, ..)."""
     if initial is None:
@@ -275,6 +278,9 @@ def _steady_two_domain(chain) -> SteadyStateResult:
     """Two domains from |j_1, j_1>|j_2, -j_2>: t -> infinity through J = J_1 + J_2 alone."""
     start = time.perf_counter()
     jz, pops = two_domain_steady(*chain.sizes)
+    K0 = chain.sizes[0]
+    if K0 + 1 <= FULL_POPULATIONS_MAX:           # the cascade's shape (K0 + 1,), zeros above
+        pops = np.concatenate([pops, np.zeros(K0 + 1 - pops.size)])
     obs = {"channel_rates": np.zeros(1), "reservoir_rates": np.zeros(1)}
     meta = {"initial": [chain.sizes[0], 0], "initial_label": "excited, ground",
             "observables": ["jz"], "pairs": [], "solver": "total-spin decomposition (closed form)",
@@ -514,8 +520,8 @@ def steady_state(chain, initial=None, observables=("jz",), keep_blocks=False,
     """The t -> infinity state reached from ``initial`` (arguments as in ``solve_master``).
 
     Two domains of the paper model from eq. (4), <J_i^z> only: the total-spin decomposition
-    (``trajspin.two_domain``, O(N_2) for any N_1; ``sector_populations`` then has
-    min(N_1, N_2) + 1 entries, the sectors reached).
+    (``trajspin.two_domain``, O(N_2) for any N_1; for N_1 >= 10^7 ``sector_populations``
+    holds only the sectors reached, K = 0 .. min(N_1, N_2)).
     Zero temperature: closed-form cascade (dark subspaces keep what reaches them).
     Absorption: the fixed point of x -> (I - sigma A)^{-1} x from the initial blocks, i.e. the
     projection of the initial state on the stationary states along the conserved quantities

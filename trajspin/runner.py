@@ -610,7 +610,9 @@ def prepare_run(config, out, resume=False, ranks_per_node=1):
     ``resume``, or a foreign or corrupt checkpoint.  ``done`` is True when ``resume`` finds the
     result file already written by this config.
     """
-    from .trajectories import trajectory_memory_estimate
+    from .initial import resolve_initial
+    from .observables import check_observables
+    from .trajectories import choose_engine
     from .validation import check_memory
 
     out = os.fspath(out)
@@ -620,18 +622,15 @@ def prepare_run(config, out, resume=False, ranks_per_node=1):
     if os.path.abspath(ckpt) == os.path.abspath(out):
         raise InputError("checkpoint.path must differ from the result file --out")
     chain = config.chain()
-    basis_state = config.basis_initial
+    init = resolve_initial(chain, config.initial_request())
+    basis_state = init.basis_state
     # highest excitation sector a trajectory can visit (sizes the tables and the final counts)
     K0 = sum(basis_state) if basis_state is not None and not chain.has_absorption else sum(chain.sizes)
-    plain = (chain.is_paper_model and basis_state is not None and config.records == "none"
-             and tuple(config.observables) == ("jz",))
-    need = trajectory_memory_estimate(chain, K0)
-    if plain and config.method != "dense":
-        from .krylov import choose_method, krylov_memory_estimate
-        if config.method == "krylov" or choose_method(chain, K0) == "krylov":
-            need = krylov_memory_estimate(chain, K0)
+    names = check_observables(config.observables, solver="trajectories")
+    engine, need = choose_engine(chain, init, names, config.records, None, config.method)
     check_memory(ranks_per_node * need,
-                 f"the trajectory tables of {chain!r} on {ranks_per_node} rank(s) of this node",
+                 f"the {engine} engine's tables of {chain!r} on {ranks_per_node} rank(s) of "
+                 f"this node",
                  "use fewer ranks per node or smaller domains")
     if config.records != "none":
         per_traj = 8 * (6 + 2 * chain.M)
@@ -750,7 +749,6 @@ def run_root(plan, task, transport, *, progress=True, quiet=False, root_computes
     meta = {
         "initial": cfg._initial_text(), "seed": cfg.seed, "ntraj": n, "ndark": sums.total[3],
         "njumps_sum": sums.total[4], "wall_time": wall + setup_time, "versions": versions(),
-        "sampler": "exact event-driven (sector spectral decomposition)",
         "runner": "trajspin.runner (mpi_scripts/run_ensemble.py)",
         "config": cfg.to_dict(), "config_hash": cfg.config_hash(), "complete": True,
         "chunk": cfg.chunk, "records": cfg.records, "mpi_ranks": P,

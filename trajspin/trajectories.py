@@ -198,6 +198,69 @@ def _start_vector(basis, part, K):
     return np.asarray(part, dtype=float)[sec.codes].copy()
 
 
+def _general_plan(chain, init):
+    """[(sizes2j, members, basis, top sector)] per effective chain, and the bytes of the
+    general engine's tables: 8 (P sum d_K^2 + (P + 5M + 8) sum d_K) over sectors 0..top."""
+    chans = chain.channels()
+    P, M = chans.P, chain.M
+    sw_all = [init.sector_weights(c) for c in range(len(init.components))]
+    plan, est = [], 0
+    for s2j, members in init.by_effective_chain().items():
+        basis = _effective(chain, s2j).sectors
+        if chans.raises:
+            top = basis.K_max
+        else:
+            top = max(int(np.nonzero(sw_all[c] > 0)[0].max()) for _, c in members)
+        d = basis.dims[: top + 1].astype(float)
+        est += int(8 * (P * np.sum(d**2) + (P + 5 * M + 8) * np.sum(d)))
+        plan.append((s2j, members, basis, top))
+    return plan, est
+
+
+def choose_engine(chain, init, names=("jz",), records="none", feedback=None, method="auto"):
+    """The one engine choice of an ensemble, and the bytes of that engine's tables.
+
+    "paper": the paper's model from one Dicke basis state, <J_i^z> only or with records or
+    feedback (dense spectral tables, ``trajectory_memory_estimate``); "krylov": the same
+    without records or feedback when ``method`` asks for it or ``krylov.choose_method``
+    prefers it (``krylov_memory_estimate``); "general": everything else (``GeneralTables``).
+
+    Parameters
+    ----------
+    chain : Chain;  init : trajspin.initial.InitialState;  names : tuple of observable names
+    records : {"none", "summaries", "full"};  feedback : Feedback or None
+    method : {"auto", "dense", "krylov"}
+
+    Returns
+    -------
+    (engine, bytes) : (str, int)
+    """
+    paper = chain.is_paper_model and init.basis_state is not None
+    if feedback is not None or records != "none":
+        what = "feedback" if feedback is not None else "records"
+        if not paper:
+            raise InputError(f"{what} needs the paper's model (zero temperature, shared "
+                             f"reservoirs, no schedule) from one Dicke basis state; "
+                             f"got {chain!r} from {init.label}")
+        if len(names) > 1:
+            raise InputError(f"{what} keeps <J_i^z> only; drop observables "
+                             f"{list(names[1:])} or run without {what}")
+    engine = "paper" if paper and len(names) == 1 else "general"
+    plain = engine == "paper" and feedback is None and records == "none"
+    if method == "krylov" and not plain:
+        raise InputError("method='krylov' (matrix-free) covers the paper's model from one Dicke "
+                         "basis state, <J_i^z> only, without records or feedback; use "
+                         "method='dense' or 'auto'")
+    if engine == "general":
+        return engine, _general_plan(chain, init)[1]
+    K0 = int(sum(init.basis_state))
+    if plain and method != "dense":
+        from .krylov import choose_method, krylov_memory_estimate
+        if method == "krylov" or choose_method(chain, K0) == "krylov":
+            return "krylov", krylov_memory_estimate(chain, K0)
+    return "paper", trajectory_memory_estimate(chain, K0)
+
+
 class GeneralTables:
     """Flat arrays of every effective chain and schedule piece a general run needs.
 
@@ -222,18 +285,8 @@ class GeneralTables:
         self.raises = chans.raises
         P, C, M = chans.P, chans.C, chain.M
         self.P, self.C, self.R = P, C, chans.n_reservoirs
-        groups = init.by_effective_chain()
+        plan, est = _general_plan(chain, init)
         sw_all = [init.sector_weights(c) for c in range(len(init.components))]
-        plan, est = [], 0
-        for s2j, members in groups.items():
-            basis = _effective(chain, s2j).sectors
-            if self.raises:
-                top = basis.K_max
-            else:
-                top = max(int(np.nonzero(sw_all[c] > 0)[0].max()) for _, c in members)
-            d = basis.dims[: top + 1].astype(float)
-            est += int(8 * (P * np.sum(d**2) + (P + 5 * M + 8) * np.sum(d)))
-            plan.append((s2j, members, basis, top))
         check_memory(est, f"the trajectory tables of {chain!r} from {init.label}",
                      "use smaller domains or a simpler initial state")
         dims, lam, V, nexc, lt, la, ut, ua = [], [[] for _ in range(P)], [[] for _ in range(P)], \
@@ -436,36 +489,16 @@ class EnsemblePlan:
         self.records = check_records(records)
         self.feedback = _check_feedback(chain, feedback)
         self.init = resolve_initial(chain, initial)
-        extra = len(self.names) > 1
-        paper = chain.is_paper_model and self.init.basis_state is not None
-        if self.feedback is not None or self.records != "none":
-            what = "feedback" if self.feedback is not None else "records"
-            if not paper:
-                raise InputError(f"{what} needs the paper's model (zero temperature, shared "
-                                 f"reservoirs, no schedule) from one Dicke basis state; "
-                                 f"got {chain!r} from {self.init.label}")
-            if extra:
-                raise InputError(f"{what} keeps <J_i^z> only; drop observables "
-                                 f"{list(self.names[1:])} or run without {what}")
-        self.engine = "paper" if paper and not extra else "general"
+        self.engine, need = choose_engine(chain, self.init, self.names, self.records,
+                                          self.feedback, method)
         self.T, self.M = times.size, chain.M
-        plain = self.engine == "paper" and self.feedback is None and self.records == "none"
-        if method == "krylov" and not plain:
-            raise InputError("method='krylov' (matrix-free) covers the paper's model from one Dicke "
-                             "basis state, <J_i^z> only, without records or feedback; use "
-                             "method='dense' or 'auto'")
-        if plain and method != "dense":
-            from .krylov import choose_method, krylov_memory_estimate
-            K0 = int(sum(self.init.basis_state))
-            if method == "krylov" or choose_method(chain, K0) == "krylov":
-                check_memory(krylov_memory_estimate(chain, K0),
-                             f"the Lanczos trajectory path for {chain!r}", "use smaller domains")
-                self.engine = "krylov"
-                self.n0 = tuple(self.init.basis_state)
-                self.K0 = self.K_top = K0
-                self.lay, self.parts = observable_layout(chain, ())
-                self.extra = False
-                return
+        if self.engine == "krylov":
+            check_memory(need, f"the Lanczos trajectory path for {chain!r}", "use smaller domains")
+            self.n0 = tuple(self.init.basis_state)
+            self.K0 = self.K_top = int(sum(self.n0))
+            self.lay, self.parts = observable_layout(chain, ())
+            self.extra = False
+            return
         if self.engine == "paper":
             self.n0 = tuple(self.init.basis_state)
             self.K0, self.pos = _locate(chain, self.n0)
