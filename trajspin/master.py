@@ -50,7 +50,7 @@ from .observables import check_observables
 from .progress import get_progress_bar
 from .results import MasterResult, SteadyStateResult, versions
 from .two_domain import two_domain_steady
-from .validation import check_initial, check_memory, check_times
+from .validation import check_initial, check_memory, check_result, check_times
 
 __all__ = ["solve_master", "steady_state", "master_memory_estimate", "general_memory_estimate"]
 
@@ -510,8 +510,8 @@ def solve_master(chain, times, initial=None, observables=("jz",), progress=False
     pairs = _check_pairs(chain, pairs, names)
     init = _resolve(chain, initial, names)
     if chain.is_paper_model and init.basis_state is not None:
-        return _solve_paper(chain, t, init, names, pairs, progress)
-    return _solve_general(chain, t, init, names, pairs, progress)
+        return check_result(_solve_paper(chain, t, init, names, pairs, progress), "solve_master")
+    return check_result(_solve_general(chain, t, init, names, pairs, progress), "solve_master")
 
 
 @threadpool_limits.wrap(limits=1, user_api="blas")
@@ -540,8 +540,9 @@ def steady_state(chain, initial=None, observables=("jz",), keep_blocks=False,
     pairs = _check_pairs(chain, pairs, names)
     if (chain.is_paper_model and chain.M == 2 and tuple(names) == ("jz",) and not keep_blocks
             and _is_paper_initial(chain, initial)):
-        return _steady_two_domain(chain)        # before resolving: no O(N_1) vector
+        res = _steady_two_domain(chain)        # before resolving: no O(N_1) vector
+        return check_result(res, "steady_state")
     init = _resolve(chain, initial, names)
     if chain.is_paper_model and init.basis_state is not None:
-        return _steady_paper(chain, init, names, pairs, keep_blocks)
-    return _steady_general(chain, init, names, pairs, keep_blocks)
+        return check_result(_steady_paper(chain, init, names, pairs, keep_blocks), "steady_state")
+    return check_result(_steady_general(chain, init, names, pairs, keep_blocks), "steady_state")

@@ -34,8 +34,20 @@ class InputError(ValueError):
     """Bad user input, reported in one line before any work starts."""
 
 
+class NumericalError(RuntimeError):
+    """A solver produced a result that is not finite or not physical; it is not returned."""
+
+
+# Rates times (sum N_i + 1)^2 bound the generator's entries and exponents: float64 holds
+# them with room to spare between these limits (gamma = 1e308 once gave trace 0, 1e-320 a
+# division by zero).
+RATE_MIN, RATE_MAX = 1e-100, 1e100
+
+
 def _as_int(value, what):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    if isinstance(value, (bool, np.bool_)):
+        raise InputError(f"{what} must be an integer, got the boolean {value!r}")
+    if not isinstance(value, numbers.Integral):
         if isinstance(value, numbers.Real) and float(value).is_integer():
             return int(value)
         raise InputError(f"{what} must be an integer, got {value!r}")
@@ -44,7 +56,13 @@ def _as_int(value, what):
 
 def _per_item(value, count, what, *, allow_zero=False, per="reservoir"):
     """Broadcast a scalar or check a sequence of `count` finite rates."""
-    arr = np.atleast_1d(np.asarray(value, dtype=float))
+    flat = value if isinstance(value, (list, tuple)) else [value]
+    if any(isinstance(v, (bool, np.bool_, str, bytes, complex, np.complexfloating)) for v in flat):
+        raise InputError(f"{what} must be real numbers, got {value!r}")
+    try:
+        arr = np.atleast_1d(np.asarray(value, dtype=float))
+    except (TypeError, ValueError):
+        raise InputError(f"{what} must be a real number or a sequence of them, got {value!r}") from None
     if arr.ndim != 1:
         raise InputError(f"{what} must be a scalar or a 1-d sequence")
     if arr.size == 1:
@@ -60,6 +78,24 @@ def _per_item(value, count, what, *, allow_zero=False, per="reservoir"):
     return arr
 
 
+
+
+def _check_rate_range(chain):
+    """Refuse rates whose products with (sum N_i + 1)^2 leave [RATE_MIN, RATE_MAX] (float64)."""
+    scale = (sum(chain.sizes) + 1.0) ** 2
+    for what, rate, occ, occ_name in (("gamma", chain.gamma, chain.n_thermal, "n_thermal"),
+                                      ("kappa", chain.kappa, chain.n_thermal_local,
+                                       "n_thermal_local")):
+        for i, (r, n) in enumerate(zip(rate, occ)):
+            if r == 0:
+                continue
+            with np.errstate(over="ignore"):
+                top = r * (1.0 + 2.0 * n) * scale
+            if r < RATE_MIN or not top <= RATE_MAX:
+                raise InputError(
+                    f"{what}[{i}] = {r:g} ({occ_name} {n:g}) is out of range: need {what} >= "
+                    f"{RATE_MIN:g} and {what} (1 + 2 n) (sum N_i + 1)^2 <= {RATE_MAX:g}, got "
+                    f"{top:.3g}; measure time in other units (times are in units of 1/gamma)")
 
 
 def thermal_occupation(temperature, omega0):
@@ -255,6 +291,7 @@ class Chain:
                 except TypeError:
                     raise InputError("schedule must be a Schedule or (switch_times, factors)") from None
         self.schedule = None if schedule is None else schedule.check(M - 1)
+        _check_rate_range(self)
         for a in (self.gamma, self.kappa, self.n_thermal, self.n_thermal_local):
             a.flags.writeable = False
         self._sectors = None

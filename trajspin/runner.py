@@ -409,9 +409,10 @@ class EnsembleTask:
         return self.plan.chunk(self.seed, start, stop)
 
     def result(self, total, n, meta=None):
+        from .validation import check_result
         full = self.plan.meta()
         full.update(meta or {})
-        return self.plan.result(total, n, self.seed, full)
+        return check_result(self.plan.result(total, n, self.seed, full), "the MPI ensemble")
 
     def max_error(self, total, n):
         """max_t,i of the standard error of <J_i^z>/N_i, exactly as ``run_trajectories`` tests it."""

@@ -31,7 +31,7 @@ from .observables import coherence_elements
 from .sectors import dark_exact_eigh
 from .progress import get_progress_bar
 from .results import EnsembleResult, versions
-from .validation import check_memory, check_times
+from .validation import check_memory, check_result, check_times
 
 __all__ = ["SectorTables", "GeneralTables", "Trajectory", "trajectory", "run_trajectories",
            "run_chunk", "DEFAULT_CHUNK", "trajectory_memory_estimate", "RECORD_KINDS",
@@ -725,10 +725,10 @@ def trajectory(chain, times, seed=0, index=0, initial=None, feedback=None,
     plan = EnsemblePlan(chain, t, initial, "none", feedback, observables, method)
     if plan.engine == "krylov":
         from .krylov import krylov_trajectory
-        return krylov_trajectory(chain, t, seed, index, list(plan.n0))
+        return check_result(krylov_trajectory(chain, t, seed, index, list(plan.n0)), "trajectory")
     if plan.engine == "paper":
-        return _paper_trajectory(plan, seed, index)
-    return _general_trajectory(plan, seed, index)
+        return check_result(_paper_trajectory(plan, seed, index), "trajectory")
+    return check_result(_general_trajectory(plan, seed, index), "trajectory")
 
 
 def _paper_trajectory(plan, seed, index):
@@ -942,4 +942,4 @@ def run_trajectories(chain, times, ntraj, seed=0, initial=None, progress=True, t
     meta = plan.meta()
     meta.update(seed=seed, ntraj=done, ndark=acc[3], njumps_sum=acc[4],
                 wall_time=time.perf_counter() - start_time, versions=versions())
-    return plan.result(acc, done, seed, meta)
+    return check_result(plan.result(acc, done, seed, meta), "run_trajectories")

@@ -1,0 +1,167 @@
+"""Nothing silent: rates refused before they overflow, results checked before they are returned,
+and the numerical building blocks (random streams, waiting times, dark states) tested directly.
+
+The rate tests use the exact scaling of the model: multiplying every rate by s is measuring
+time in units of 1/s, so <J_i^z>(t; s gamma) = <J_i^z>(s t; gamma) at the edges of the
+accepted range too.
+"""
+import numpy as np
+import pytest
+from scipy.optimize import brentq
+
+import trajspin
+from trajspin import (Chain, InputError, NumericalError, run_trajectories, solve_master,
+                      steady_state)
+from trajspin.kernels import newton_waiting_time, rng_init, rng_uniform
+from trajspin.model import RATE_MAX, RATE_MIN
+from trajspin.validation import check_result
+
+MASK = (1 << 64) - 1
+
+
+# --------------------------------------------------------------------------- rates
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(gamma=1e308), "gamma\\[0\\] = 1e\\+308"),
+    (dict(gamma=1e-320), "gamma\\[0\\] = 9.99989e-321"),
+    (dict(n_thermal=1e300), "n_thermal 1e\\+300"),
+    (dict(kappa=[0.0, 1e200]), "kappa\\[1\\] = 1e\\+200"),
+    (dict(gamma="abc"), "real numbers"),
+    (dict(gamma=1j), "real numbers"),
+    (dict(gamma=[1, True]), "real numbers"),
+    (dict(gamma=[[1.0]]), "1-d"),
+])
+def test_rates_outside_float64_range_are_refused(kwargs, words):
+    with pytest.raises(InputError, match=words):
+        Chain([2, 1], **kwargs)
+
+
+def test_boolean_sizes_are_refused():
+    with pytest.raises(InputError, match="boolean"):
+        Chain([True, True])
+
+
+@pytest.mark.parametrize("scale", [RATE_MAX / 25 * 0.99, RATE_MIN * 1.01])
+def test_the_edges_of_the_rate_range_give_the_rescaled_answer(scale):
+    """(2, 1, 1): (sum N + 1)^2 = 25, so gamma = 0.99 RATE_MAX / 25 is the largest accepted."""
+    t = np.array([0.0, 0.1, 0.5, 2.0, 10.0])
+    ref = solve_master(Chain([2, 1]), t)
+    got = solve_master(Chain([2, 1], gamma=scale), t / scale)
+    np.testing.assert_allclose(got.jz, ref.jz, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(steady_state(Chain([2, 1, 1], gamma=scale)).jz,
+                               steady_state(Chain([2, 1, 1])).jz, rtol=1e-12, atol=1e-14)
+    ens = run_trajectories(Chain([2, 1], gamma=scale), t / scale, 200, seed=4, progress=False)
+    same = run_trajectories(Chain([2, 1]), t, 200, seed=4, progress=False)
+    np.testing.assert_allclose(ens.jz, same.jz, rtol=1e-9, atol=1e-12)
+    assert np.all(np.isfinite(ens.jz_err))
+
+
+# --------------------------------------------------------------------------- result checks
+class _Fake:
+    def __init__(self, jz, pops=None):
+        self.chain = Chain([2, 1])
+        self.jz = np.asarray(jz, dtype=float)
+        if pops is not None:
+            self.sector_populations = np.asarray(pops, dtype=float)
+
+
+@pytest.mark.parametrize("fake, words", [
+    (_Fake([[-1.0, np.nan]]), "non-finite"),
+    (_Fake([[-1.0, np.inf]]), "non-finite"),
+    (_Fake([[-1.0, -0.5], [-1.2, 0.0]]), "1.2 N_i/2"),
+    (_Fake([-1.0, -0.5], [0.0, 0.0, 0.0, 0.0]), "trace 0"),
+    (_Fake([-1.0, -0.5], [1.5, -0.5, 0.0, 0.0]), "probability"),
+])
+def test_non_physical_results_raise_instead_of_returning(fake, words):
+    with pytest.raises(NumericalError, match=words):
+        check_result(fake, "a solver")
+
+
+def test_physical_results_pass_unchanged():
+    res = steady_state(Chain([4, 2, 1]))
+    assert check_result(res, "steady_state") is res
+
+
+def test_stiff_rate_ratios_keep_slow_states_bright():
+    """gamma = [1, 1e-8]: eigenvalues ~1e-8 next to ~10 must stay bright (DARK_RTOL = 1e-12
+    relative).  Cut as dark, the t -> infinity state would not be the long-time limit of the
+    master equation, and would jump between rate ratios 1e-6 and 1e-8."""
+    chain = Chain([4, 2, 1], gamma=[1.0, 1e-8])
+    inf = steady_state(chain).jz
+    late = solve_master(chain, [1e12]).jz[-1]
+    np.testing.assert_allclose(inf, late, atol=1e-6)
+    np.testing.assert_allclose(inf, steady_state(Chain([4, 2, 1], gamma=[1.0, 1e-6])).jz,
+                               atol=1e-5)
+
+
+# --------------------------------------------------------------------------- random streams
+def _mix64(z):
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
+    return z ^ (z >> 31)
+
+
+def _reference_stream(seed, index, n):
+    """xoshiro256+ seeded by splitmix64 of (seed, index), in plain Python integers."""
+    g = 0x9E3779B97F4A7C15
+    x = _mix64((_mix64((seed + g) & MASK) + index) & MASK)
+    s = []
+    for _ in range(4):
+        x = (x + g) & MASK
+        s.append(_mix64(x))
+    out = []
+    for _ in range(n):
+        result = (s[0] + s[3]) & MASK
+        t = (s[1] << 17) & MASK
+        s[2] ^= s[0]
+        s[3] ^= s[1]
+        s[1] ^= s[2]
+        s[0] ^= s[3]
+        s[2] ^= t
+        s[3] = ((s[3] << 45) | (s[3] >> 19)) & MASK
+        out.append(((result >> 12) + 0.5) / 2.0**52)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("seed, index", [(0, 0), (7, 3), (2**63 - 1, 2**63 - 1), (1, 10**12)])
+def test_rng_is_xoshiro256plus_keyed_by_seed_and_index(seed, index):
+    state = rng_init(seed, index)
+    got = np.array([rng_uniform(state) for _ in range(500)])
+    np.testing.assert_array_equal(got, _reference_stream(seed, index, 500))
+
+
+def test_rng_streams_are_uniform_open_and_independent():
+    n = 100000
+    a, b = rng_init(5, 0), rng_init(5, 1)
+    x = np.array([rng_uniform(a) for _ in range(n)])
+    y = np.array([rng_uniform(b) for _ in range(n)])
+    assert 0.0 < x.min() and x.max() < 1.0
+    assert abs(x.mean() - 0.5) < 5 * np.sqrt(1 / 12 / n)              # 5 standard errors
+    assert abs(np.corrcoef(x, y)[0, 1]) < 5 / np.sqrt(n)
+    counts = np.histogram(x, bins=20, range=(0, 1))[0]
+    chi2 = np.sum((counts - n / 20) ** 2 / (n / 20))
+    assert chi2 < 50.0                                                  # 19 dof: p ~ 1e-4
+    # the largest and smallest possible outputs stay inside (0, 1)
+    assert (0 + 0.5) / 2.0**52 > 0 and ((2**52 - 1) + 0.5) / 2.0**52 < 1
+
+
+# --------------------------------------------------------------------------- waiting times
+@pytest.mark.parametrize("lam", [
+    np.array([1e-3, 1.0, 1e3, 1e6, 1e9, 1e12]),
+    np.array([0.44, 0.45, 3e11, 2.5e11]),
+    np.logspace(-2, 11, 40),
+])
+@pytest.mark.parametrize("log_r", [np.log(0.9), np.log(0.3), np.log(1e-3)])
+def test_newton_waiting_time_matches_the_bracketed_root_on_stiff_spectra(lam, log_r):
+    rng = np.random.default_rng(len(lam))
+    w = rng.random(lam.size)
+    w /= w.sum()
+
+    def f(tau):
+        return np.log(np.sum(w * np.exp(-lam * tau))) - log_r
+
+    hi = 1.0
+    while f(hi) > 0:
+        hi *= 2
+    root = brentq(f, 0.0, hi, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=1000)
+    got = newton_waiting_time(w, lam, log_r, 200)
+    assert got == pytest.approx(root, rel=1e-13)
