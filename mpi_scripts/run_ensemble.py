@@ -28,6 +28,8 @@ def _parser():
         epilog="Config keys: see mpi_scripts/configs/default.toml and trajspin/config.py.")
     p.add_argument("config", help="TOML config file")
     p.add_argument("--out", required=True, help="result file (.npz), written atomically at the end")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing --out written by another config")
     p.add_argument("--resume", action="store_true",
                    help="continue from the checkpoint if there is one (else start); "
                         "exit at once if --out is already complete")
@@ -76,8 +78,9 @@ def main(argv=None):
     if rank == 0:
         try:
             cfg = load_config(args.config)
-            plan = prepare_run(cfg, args.out, resume=args.resume, ranks_per_node=per_node)
-            status = ("done", None) if plan.done else ("run", cfg)
+            plan = prepare_run(cfg, args.out, resume=args.resume, ranks_per_node=per_node,
+                               force=args.force)
+            status = ("done", None) if plan.done else ("run", (cfg, plan.method))
         except InputError as exc:
             status = ("error", (str(exc), 2))
         except Exception as exc:                     # never leave the other ranks waiting
@@ -97,11 +100,11 @@ def main(argv=None):
             print(f"{args.out} is already complete for this config; nothing to do")
         return 0
 
-    cfg = payload
+    cfg, method = payload            # the engine the root resolved, the same on every rank
     try:
         t0 = time.monotonic()
         task = EnsembleTask(cfg.chain(), cfg.times, cfg.seed, cfg.initial_request(),
-                            records=cfg.records, observables=cfg.observables, method=cfg.method)
+                            records=cfg.records, observables=cfg.observables, method=method)
         if comm is not None:
             comm.Barrier()
         setup = time.monotonic() - t0

@@ -5,6 +5,10 @@ The rate tests use the exact scaling of the model: multiplying every rate by s i
 time in units of 1/s, so <J_i^z>(t; s gamma) = <J_i^z>(s t; gamma) at the edges of the
 accepted range too.
 """
+import os
+import stat
+import time
+
 import numpy as np
 import pytest
 from scipy.optimize import brentq
@@ -165,3 +169,88 @@ def test_newton_waiting_time_matches_the_bracketed_root_on_stiff_spectra(lam, lo
     root = brentq(f, 0.0, hi, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=1000)
     got = newton_waiting_time(w, lam, log_r, 200)
     assert got == pytest.approx(root, rel=1e-13)
+
+
+# --------------------------------------------------------------------------- output files
+def _cli(*args):
+    from trajspin.cli import main
+    return main(["master", "--sizes", "2", "1", "--tmax", "5", "--points", "3", "--quiet", *args])
+
+
+def _temporaries(folder):
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".tmp-"))
+
+
+def test_cli_never_replaces_what_is_not_a_regular_file(tmp_path):
+    fifo = tmp_path / "f"
+    os.mkfifo(fifo)
+    (tmp_path / "d").mkdir()
+    (tmp_path / "target.npz").write_bytes(b"keep")
+    os.symlink(tmp_path / "target.npz", tmp_path / "link.npz")
+    for name in ("f", "d", "link.npz"):
+        assert _cli("--out", str(tmp_path / name), "--force") == 2
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert (tmp_path / "target.npz").read_bytes() == b"keep"
+    assert _temporaries(tmp_path) == []
+
+
+def test_cli_replaces_an_existing_result_only_with_force(tmp_path, capsys):
+    out = tmp_path / "r.npz"
+    out.write_bytes(b"someone's file")
+    assert _cli("--out", str(out)) == 2
+    assert "pass --force" in capsys.readouterr().err
+    assert out.read_bytes() == b"someone's file"
+    assert _cli("--out", str(out), "--force") == 0
+    assert trajspin.load(out).jz.shape == (4, 2)
+    assert _temporaries(tmp_path) == []
+
+
+def test_cli_unwritable_destination_fails_before_the_work(tmp_path):
+    from trajspin.cli import main
+    t0 = time.perf_counter()
+    code = main(["trajectories", "--sizes", "300", "100", "--ntraj", "1000000", "--quiet",
+                 "--out", str(tmp_path / "missing" / "r.npz")])
+    assert code == 2 and time.perf_counter() - t0 < 10.0
+
+
+def test_save_refuses_an_existing_file_unless_asked(tmp_path):
+    res = steady_state(Chain([4, 2, 1]))
+    path = res.save(tmp_path / "s.npz")
+    with pytest.raises(InputError, match="exists"):
+        res.save(path)
+    res.save(path, overwrite=True)
+    np.testing.assert_array_equal(trajspin.load(path).jz, res.jz)
+
+
+def _mpi_config(seed=3):
+    from trajspin.config import parse_config
+    return parse_config({"chain": {"sizes": [6, 3, 1]},
+                         "times": {"start": 1e-2, "stop": 10.0, "points": 8},
+                         "run": {"ntraj": 40, "seed": seed, "chunk": 16}})
+
+
+def test_runner_refuses_a_foreign_result_and_keeps_its_own_on_write_failure(tmp_path):
+    from trajspin.outputs import ReservedOutput
+    from trajspin.runner import EnsembleTask, SerialTransport, prepare_run, run_root
+    out = tmp_path / "r.npz"
+    steady_state(Chain([4, 2, 1])).save(out)            # a result of something else
+    cfg = _mpi_config()
+    with pytest.raises(InputError, match="not written by this config"):
+        prepare_run(cfg, out)
+    with pytest.raises(InputError, match="not written by this config"):
+        prepare_run(cfg, out, resume=True)
+    plan = prepare_run(cfg, out, force=True)
+    assert plan.engine == "paper" and plan.physics()["engine"] == "paper"
+    task = EnsembleTask(cfg.chain(), cfg.times, cfg.seed, cfg.initial_request(), method=plan.method)
+
+    def broken(**arrays):
+        raise OSError(28, "No space left on device")
+    assert isinstance(plan.reserved, ReservedOutput)
+    plan.reserved.write_npz = broken                    # the destination's disk is full
+    with pytest.raises(InputError, match=r"kept in .*\.ckpt\.npz\.result\.npz"):
+        run_root(plan, task, SerialTransport(), progress=False, out=open(os.devnull, "w"))
+    kept = trajspin.load(plan.checkpoint_path + ".result.npz")
+    want = run_trajectories(cfg.chain(), cfg.times, cfg.ntraj, cfg.seed, progress=False,
+                            chunk=cfg.chunk)
+    np.testing.assert_array_equal(kept.jz, want.jz)
+    assert trajspin.load(out).meta["solver"] == "sector cascade (direct)"   # untouched

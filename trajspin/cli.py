@@ -69,6 +69,8 @@ def _common(p, grid=True):
         p.add_argument("--points", type=int, default=400, help="number of output times (default 400)")
         p.add_argument("--spacing", choices=["log", "linear"], default="log", help="time spacing (default log)")
     p.add_argument("--out", default=None, help="write the result to this .npz (atomically)")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing --out file (never a directory, device or link)")
     p.add_argument("--quiet", action="store_true", help="no progress bar, table only")
 
 
@@ -216,47 +218,60 @@ def _initial_items(items):
 def main(argv=None):
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     args = build_parser().parse_args(argv)
-    import trajspin
-    from trajspin.grids import time_grid
-    from trajspin.model import InputError
-    from trajspin.runner import _check_writable
+    from trajspin.model import InputError, NumericalError
+    from trajspin.outputs import ReservedOutput
+    reserved = None
     try:
-        if args.out is not None:
-            _check_writable(args.out, "--out")
-        chain = _chain(args)
-        args.initial = _initial_items(args.initial)
-        if getattr(args, "initial_vector", None) is not None:
-            if args.initial is not None:
-                raise InputError("give --initial or --initial-vector, not both")
-            args.initial = _load_vector(args.initial_vector)
-        obs = {} if getattr(args, "observables", None) is None else {"observables": args.observables}
-        if args.command == "estimate":
-            return _estimate(args, chain)
-        if args.command == "demon":
-            result = _demon(args, chain)
-            if args.out:
-                result.save(args.out)
-                print(f"saved {args.out} (read it with trajspin.demon.load_records)")
-            return 0
-        if args.command == "steady":
-            result = trajspin.steady_state(chain, initial=args.initial, **obs)
-        else:
-            times = time_grid(args.tmax, args.points, args.tmin, args.spacing, include_zero=True)
-            if args.command == "master":
-                result = trajspin.solve_master(chain, times, initial=args.initial,
-                                               progress=not args.quiet, **obs)
-            else:
-                result = trajspin.run_trajectories(chain, times, args.ntraj, seed=args.seed,
-                                                   initial=args.initial, progress=not args.quiet,
-                                                   target_err=args.target_err, method=args.method,
-                                                   **obs)
+        if getattr(args, "out", None) is not None:     # checked and created before any work
+            reserved = ReservedOutput(args.out, "--out", overwrite=args.force)
+        return _run(args, reserved)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except NumericalError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    finally:
+        if reserved is not None:
+            reserved.discard()
+
+
+def _run(args, reserved):
+    """One command after its output is reserved; returns the exit code."""
+    import trajspin
+    from trajspin.grids import time_grid
+    from trajspin.model import InputError
+    chain = _chain(args)
+    args.initial = _initial_items(args.initial)
+    if getattr(args, "initial_vector", None) is not None:
+        if args.initial is not None:
+            raise InputError("give --initial or --initial-vector, not both")
+        args.initial = _load_vector(args.initial_vector)
+    obs = {} if getattr(args, "observables", None) is None else {"observables": args.observables}
+    if args.command == "estimate":
+        return _estimate(args, chain)
+    if args.command == "demon":
+        result = _demon(args, chain)
+        if reserved is not None:
+            result.save(reserved)
+            print(f"saved {args.out} (read it with trajspin.demon.load_records)")
+        return 0
+    if args.command == "steady":
+        result = trajspin.steady_state(chain, initial=args.initial, **obs)
+    else:
+        times = time_grid(args.tmax, args.points, args.tmin, args.spacing, include_zero=True)
+        if args.command == "master":
+            result = trajspin.solve_master(chain, times, initial=args.initial,
+                                           progress=not args.quiet, **obs)
+        else:
+            result = trajspin.run_trajectories(chain, times, args.ntraj, seed=args.seed,
+                                               initial=args.initial, progress=not args.quiet,
+                                               target_err=args.target_err, method=args.method,
+                                               **obs)
     print(result)
-    if args.out:
+    if reserved is not None:
         try:
-            result.save(args.out)
+            result.save(reserved)
         except OSError as exc:
             print(f"error: could not write {args.out}: {exc}", file=sys.stderr)
             return 2

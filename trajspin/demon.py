@@ -30,7 +30,8 @@ import json
 import numpy as np
 
 from .model import Chain, InputError
-from .results import EnsembleResult, atomic_savez
+from .outputs import atomic_savez
+from .results import EnsembleResult
 
 __all__ = ["JumpRecords", "RecordedEnsemble", "load_records", "CountingStatistics",
            "counting_statistics", "first_jump_distribution", "waiting_times", "photocurrent",
@@ -189,7 +190,7 @@ class RecordedEnsemble(EnsembleResult):
     def feedback(self):
         return self.meta.get("feedback")
 
-    def save(self, path):
+    def save(self, path, overwrite=False):
         self.meta.update(seed=self.seed, ntraj=self.ntraj, ndark=self.ndark,
                          njumps_sum=self.njumps_sum,
                          records=self.records.kind if self.records is not None else "none")
@@ -197,8 +198,7 @@ class RecordedEnsemble(EnsembleResult):
         if self.records is not None:
             arrays.update(self.records.to_arrays())
         header = {"kind": self.kind, "chain": self.chain.to_dict(), "meta": self.meta}
-        atomic_savez(path, header=np.array(json.dumps(header)), **arrays)
-        return path
+        return atomic_savez(path, overwrite, header=np.array(json.dumps(header)), **arrays)
 
     def merge(self, other):
         merged = super().merge(other)

@@ -7,13 +7,12 @@ table of <J_i^z>/N_i, and round-trips through ``save`` / ``trajspin.load``
 from __future__ import annotations
 
 import json
-import os
 import platform
-import tempfile
 
 import numpy as np
 
 from .model import Chain, InputError
+from .outputs import atomic_savez
 
 __all__ = ["MasterResult", "SteadyStateResult", "EnsembleResult", "load", "atomic_savez",
            "versions"]
@@ -27,26 +26,6 @@ def versions() -> dict:
     from . import __version__
     return {"trajspin": __version__, "numpy": np.__version__, "scipy": scipy.__version__,
             "numba": numba.__version__, "python": platform.python_version()}
-
-
-def atomic_savez(path, **arrays):
-    """Write an .npz under a temporary name in the same folder, then rename it."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)          # mkstemp makes 0600; results are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def format_table(times, values, errors=None, sizes=None, max_rows=12):
@@ -76,12 +55,16 @@ class _Result:
         self.chain = chain
         self.meta = dict(meta or {})
 
-    def save(self, path):
-        """Save to ``path`` (.npz) atomically; ``trajspin.load`` reads it back."""
+    def save(self, path, overwrite=False):
+        """Save to ``path`` (.npz) atomically; ``trajspin.load`` reads it back.
+
+        ``path`` may be a ``trajspin.outputs.ReservedOutput`` made before the work.  An
+        existing file is replaced only with ``overwrite=True``; a path that is not a regular
+        file (directory, device, FIFO, link) never.
+        """
         arrays = {name: np.asarray(getattr(self, name)) for name in self._arrays}
         header = {"kind": self.kind, "chain": self.chain.to_dict(), "meta": self.meta}
-        atomic_savez(path, header=np.array(json.dumps(header)), **arrays)
-        return path
+        return atomic_savez(path, overwrite, header=np.array(json.dumps(header)), **arrays)
 
     @property
     def jz_over_n(self):
@@ -232,16 +215,15 @@ class EnsembleResult(_Result):
         self.njumps_sum = int(njumps_sum)
         self.index_ranges = np.asarray(index_ranges, dtype=np.int64).reshape(-1, 2)
 
-    def save(self, path):
+    def save(self, path, overwrite=False):
         self.meta.update(seed=self.seed, ntraj=self.ntraj, ndark=self.ndark,
                          njumps_sum=self.njumps_sum)
         if not self.observable_sums:
-            return super().save(path)
+            return super().save(path, overwrite)
         arrays = {name: np.asarray(getattr(self, name)) for name in self._arrays}
         arrays.update(self.observable_sums)
         header = {"kind": self.kind, "chain": self.chain.to_dict(), "meta": self.meta}
-        atomic_savez(path, header=np.array(json.dumps(header)), **arrays)
-        return path
+        return atomic_savez(path, overwrite, header=np.array(json.dumps(header)), **arrays)
 
     @classmethod
     def from_file_arrays(cls, chain, arrays, meta):

@@ -32,6 +32,7 @@ import time
 import numpy as np
 
 from .model import InputError
+from .outputs import fsync_folder
 
 __all__ = ["ChunkPlan", "OrderedSums", "EnsembleTask", "SerialTransport", "Coordinator",
            "RunPlan", "prepare_run", "run_root", "write_checkpoint", "read_checkpoint",
@@ -226,21 +227,8 @@ def write_checkpoint(path, physics, sums, info=None):
         except OSError:
             pass
         raise
-    _fsync_dir(os.path.dirname(os.path.abspath(path)))
+    fsync_folder(os.path.dirname(os.path.abspath(path)))
     return len(data)
-
-
-def _fsync_dir(folder):
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def read_checkpoint(path, physics, zero, stop_test=None):
@@ -594,32 +582,50 @@ class RunPlan:
     ``resume_state`` is None or ``(OrderedSums, info)`` read from the checkpoint.
     """
 
-    def __init__(self, config, out, checkpoint_path, lock, resume_state, done):
+    def __init__(self, config, out, checkpoint_path, lock, resume_state, done, engine=None,
+                 reserved=None):
         self.config, self.out, self.checkpoint_path = config, out, checkpoint_path
         self.lock, self.resume_state, self.done = lock, resume_state, done
+        self.engine, self.reserved = engine, reserved
+
+    @property
+    def method(self):
+        """The ``method=`` that makes every rank run ``engine`` (resolved once, on the root)."""
+        return {"krylov": "krylov", "paper": "dense"}.get(self.engine, "auto")
+
+    def physics(self):
+        """The config's physics plus the engine: a resume must run the same engine."""
+        return dict(self.config.physics(), engine=self.engine)
 
     def close(self, remove_lock=True):
+        if self.reserved is not None:
+            self.reserved.discard()
+            self.reserved = None
         if self.lock is not None:
             self.lock.release(remove=remove_lock)
             self.lock = None
 
 
-def prepare_run(config, out, resume=False, ranks_per_node=1):
+def prepare_run(config, out, resume=False, ranks_per_node=1, force=False):
     """Check everything on the root before work starts; lock and read the checkpoint.
 
-    Raises InputError (one line) for an unusable output path, a checkpoint that exists without
-    ``resume``, or a foreign or corrupt checkpoint.  ``done`` is True when ``resume`` finds the
-    result file already written by this config.
+    Raises InputError (one line) for an unusable output path (not a regular file; an existing
+    result of another config unless ``force``), a checkpoint that exists without ``resume``,
+    or a foreign or corrupt checkpoint.  ``done`` is True when ``resume`` finds the result
+    file already written by this config.  The engine is resolved here, once
+    (``RunPlan.engine``, ``RunPlan.method`` for every rank), and is part of the checkpoint's
+    physics; the result's temporary file is created here (``RunPlan.reserved``).
     """
     from .initial import resolve_initial
     from .observables import check_observables
+    from .outputs import ReservedOutput, check_output_path
     from .trajectories import choose_engine
     from .validation import check_memory
 
     out = os.fspath(out)
-    _check_writable(out, "--out")
+    check_output_path(out, "--out", overwrite=True)     # existing results: decided below
     ckpt = config.checkpoint_path or default_checkpoint_path(out)
-    _check_writable(ckpt, "checkpoint.path")
+    check_output_path(ckpt, "checkpoint.path", overwrite=True)
     if os.path.abspath(ckpt) == os.path.abspath(out):
         raise InputError("checkpoint.path must differ from the result file --out")
     chain = config.chain()
@@ -640,14 +646,19 @@ def prepare_run(config, out, resume=False, ranks_per_node=1):
         check_memory(config.max_ntraj * per_traj,
                      f"the records ({config.records}) of {config.max_ntraj} trajectories",
                      'use output.records = "summaries" or fewer trajectories')
-    if resume and os.path.exists(out) and not os.path.exists(ckpt):
+    ours = False
+    if os.path.exists(out):
         from .results import load
         try:
             old = load(out)
-            if old.meta.get("config_hash") == config.config_hash() and old.meta.get("complete"):
-                return RunPlan(config, out, ckpt, None, None, done=True)
+            ours = old.meta.get("config_hash") == config.config_hash()
+            if resume and ours and old.meta.get("complete") and not os.path.exists(ckpt):
+                return RunPlan(config, out, ckpt, None, None, done=True, engine=engine)
         except (InputError, KeyError, ValueError):
             pass
+        if not (force or (resume and ours)):
+            raise InputError(f"--out: {out} exists and was not written by this config; pass "
+                             f"--force to replace it")
     lock = _Lock(ckpt + ".lock").acquire()
     try:
         state = None
@@ -658,21 +669,26 @@ def prepare_run(config, out, resume=False, ranks_per_node=1):
             from .trajectories import observable_extra
             zero = ensemble_zero(config.times.size, len(config.sizes), K0, config.records,
                                  observable_extra(chain, config.observables))
-            state = read_checkpoint(ckpt, config.physics(), zero)
+            state = read_checkpoint(ckpt, dict(config.physics(), engine=engine), zero)
+        _remove_stray_temporaries(out)
+        reserved = ReservedOutput(out, "--out", overwrite=True)
     except BaseException:
         lock.release()
         raise
-    return RunPlan(config, out, ckpt, lock, state, done=False)
+    return RunPlan(config, out, ckpt, lock, state, done=False, engine=engine, reserved=reserved)
 
 
-def _check_writable(path, what):
-    folder = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise InputError(f"{what}: {path} is a directory")
-    if not os.path.isdir(folder):
-        raise InputError(f"{what}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise InputError(f"{what}: folder {folder} is not writable")
+def _remove_stray_temporaries(out):
+    """Temporary files of earlier saves of ``out`` (a save killed midway); the caller holds
+    the run's lock, so no other run of this result is writing them."""
+    folder = os.path.dirname(os.path.abspath(out))
+    prefix = f".tmp-{os.path.basename(out)}-"
+    for name in os.listdir(folder):
+        if name.startswith(prefix) and name.endswith(".npz"):
+            try:
+                os.unlink(os.path.join(folder, name))
+            except OSError:
+                pass
 
 
 def stop_test_for(task, plan, target_err):
@@ -703,7 +719,7 @@ def run_root(plan, task, transport, *, progress=True, quiet=False, root_computes
 
     cfg = plan.config
     chunks = ChunkPlan(cfg.ntraj, cfg.chunk, cfg.max_ntraj)
-    physics = cfg.physics()
+    physics = plan.physics()
     stop_test = stop_test_for(task, chunks, cfg.target_err)
     info = {"wall_time_total": 0.0, "segments": 0, "ntraj_done": 0}
     if plan.resume_state:
@@ -772,7 +788,15 @@ def run_root(plan, task, transport, *, progress=True, quiet=False, root_computes
         meta["target_reached"] = bool(sums.stopped)
     meta.update(extra_meta or {})
     result = task.result(sums.total, n, meta=meta)
-    result.save(plan.out)
+    try:
+        result.save(plan.reserved)
+        plan.reserved = None
+    except (OSError, InputError) as exc:      # keep the work next to the checkpoint, say where
+        keep = plan.checkpoint_path + ".result.npz"
+        result.save(keep, overwrite=True)
+        plan.close()
+        raise InputError(f"could not write {plan.out} ({exc}); the result is kept in {keep}") \
+            from None
     for path in (plan.checkpoint_path, plan.checkpoint_path + ".tmp"):
         try:
             os.unlink(path)
