@@ -254,3 +254,46 @@ def test_runner_refuses_a_foreign_result_and_keeps_its_own_on_write_failure(tmp_
                             chunk=cfg.chunk)
     np.testing.assert_array_equal(kept.jz, want.jz)
     assert trajspin.load(out).meta["solver"] == "sector cascade (direct)"   # untouched
+
+
+# --------------------------------------------------------------------------- reading files
+def _bad_files(tmp_path):
+    good = steady_state(Chain([4, 2, 1])).save(tmp_path / "good.npz")
+    data = open(good, "rb").read()
+    files = {"truncated": data[: len(data) // 2], "garbage": b"\x00not a zip file" * 10}
+    for name, content in files.items():
+        (tmp_path / f"{name}.npz").write_bytes(content)
+    np.save(tmp_path / "array.npy", np.zeros(3))
+    import json
+    import zipfile
+    for name, header in (("nokind", {"chain": {"sizes": [2, 1]}}),
+                         ("empty_chain", {"kind": "steady", "chain": {"sizes": [0, 0],
+                                                                      "_allow_empty": True}}),
+                         ("nojz", {"kind": "steady", "chain": {"sizes": [2, 1]}})):
+        np.savez(tmp_path / f"{name}.npz", header=np.array(json.dumps(header)))
+    bomb = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("header.npy", b"\x00" * (200 * 2**20))           # 200 MB of zeros, ~200 kB
+    return ["truncated", "garbage", "nokind", "empty_chain", "nojz", "bomb"], tmp_path
+
+
+def test_load_turns_every_bad_file_into_one_line_naming_it(tmp_path):
+    names, folder = _bad_files(tmp_path)
+    assert (folder / "bomb.npz").stat().st_size < 2 * 2**20
+    for name in names + ["array.npy", "missing.npz"]:
+        path = folder / (name if "." in name else f"{name}.npz")
+        with pytest.raises(InputError) as info:
+            trajspin.load(path)
+        assert str(path) in str(info.value) and "\n" not in str(info.value), name
+
+
+def test_load_refuses_a_checkpoint_with_a_hint(tmp_path):
+    from trajspin.runner import EnsembleTask, OrderedSums, write_checkpoint
+    cfg = _mpi_config()
+    task = EnsembleTask(cfg.chain(), cfg.times, cfg.seed, cfg.initial_request())
+    sums = OrderedSums(task.zero(), 3)
+    sums.add(0, task.compute(0, 16))
+    path = str(tmp_path / "r.ckpt.npz")
+    write_checkpoint(path, cfg.physics(), sums)
+    with pytest.raises(InputError, match="checkpoint"):
+        trajspin.load(path)

@@ -385,6 +385,14 @@ class Chain:
 
     @classmethod
     def from_dict(cls, d):
+        """The chain of ``to_dict`` (result headers, configs): only the public keys."""
+        if not isinstance(d, dict) or "sizes" not in d:
+            raise InputError(f"a chain needs a dict with 'sizes', got {d!r}"[:200])
+        allowed = {"sizes", "gamma", "n_thermal", "kappa", "n_thermal_local", "temperature",
+                   "temperature_local", "omega0", "schedule"}
+        unknown = sorted(set(d) - allowed)
+        if unknown:
+            raise InputError(f"unknown chain keys {unknown}; expected some of {sorted(allowed)}")
         d = dict(d)
         sizes = d.pop("sizes")
         if "temperature" in d or "temperature_local" in d:

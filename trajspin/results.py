@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import platform
+import zipfile
+import zlib
 
 import numpy as np
 
 from .model import Chain, InputError
 from .outputs import atomic_savez
+from .validation import available_memory
 
 __all__ = ["MasterResult", "SteadyStateResult", "EnsembleResult", "load", "atomic_savez",
            "versions"]
@@ -331,20 +334,61 @@ def _coalesce(ranges):
     return np.array(out, dtype=np.int64)
 
 
+MAX_COMPRESSED_MEMBER = 64 * 2**20    # trajspin writes uncompressed .npz; others stay small
+
+
+def _check_members(path):
+    """Refuse files whose members would expand beyond memory (deflate bombs) before reading."""
+    with zipfile.ZipFile(path) as z:
+        infos = z.infolist()
+    total = sum(i.file_size for i in infos)
+    for i in infos:
+        if i.compress_type != zipfile.ZIP_STORED and i.file_size > MAX_COMPRESSED_MEMBER:
+            raise InputError(f"{path}: member {i.filename} expands from {i.compress_size} to "
+                             f"{i.file_size} bytes; trajspin writes uncompressed files")
+    if total > 0.5 * available_memory():
+        raise InputError(f"{path}: its arrays need {total / 2**30:.1f} GiB, more than half the "
+                         f"available memory")
+
+
 def read_result_file(path):
     """(header dict, {name: array}) of a trajspin result file; one-line InputError otherwise."""
     try:
+        _check_members(path)
         with np.load(path, allow_pickle=False) as f:
+            if not hasattr(f, "files"):
+                raise ValueError("a single array (.npy), not an .npz archive")
             header = json.loads(str(f["header"]))
             arrays = {k: f[k] for k in f.files if k != "header"}
-    except (OSError, KeyError, ValueError) as exc:
-        raise InputError(f"{path}: not a trajspin result file ({exc})") from None
+    except InputError:
+        raise
+    except (OSError, KeyError, ValueError, EOFError, TypeError, zipfile.BadZipFile,
+            zlib.error) as exc:
+        raise InputError(f"{path}: not a trajspin result file ({type(exc).__name__}: "
+                         f"{exc})") from None
+    if not isinstance(header, dict) or "kind" not in header or "chain" not in header:
+        raise InputError(f"{path}: not a trajspin result file (its header lacks kind and chain; "
+                         f"a checkpoint? read those with trajspin.runner.read_checkpoint)")
     return header, arrays
 
 
 def load(path):
-    """Read a result written by ``save`` (or by mpi_scripts/run_ensemble.py)."""
+    """Read a result written by ``save`` (or by mpi_scripts/run_ensemble.py).
+
+    Every problem with the file (missing, truncated, corrupt, a .npy, a checkpoint, a header
+    with missing or foreign keys, arrays too large for memory) is an ``InputError`` naming it.
+    """
     header, arrays = read_result_file(path)
+    try:
+        return _build(header, arrays, path)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise InputError(f"{path}: malformed trajspin result ({type(exc).__name__}: {exc})") \
+            from None
+
+
+def _build(header, arrays, path):
     chain = Chain.from_dict(header["chain"])
     meta = header.get("meta", {})
     kind = header["kind"]
