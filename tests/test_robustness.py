@@ -297,3 +297,28 @@ def test_load_refuses_a_checkpoint_with_a_hint(tmp_path):
     write_checkpoint(path, cfg.physics(), sums)
     with pytest.raises(InputError, match="checkpoint"):
         trajspin.load(path)
+
+
+# --------------------------------------------------------------------------- progress in logs
+def test_progress_in_a_log_is_a_line_every_interval():
+    import io
+    from trajspin.progress import LogBar
+    now = [0.0]
+    out = io.StringIO()
+    bar = LogBar(1000, "trajectories", "traj", interval=30.0, stream=out, clock=lambda: now[0])
+    for _ in range(100):                 # 100 s of work, 10 trajectories per second
+        now[0] += 1.0
+        bar.update(10)
+    bar.close()
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 4 and "\r" not in out.getvalue()          # at 30, 60, 90 s and the end
+    assert lines[0] == "trajectories: 300/1000 (30.0%), 10 traj/s, elapsed 00:30, eta 01:10"
+    assert lines[-1].startswith("trajectories: 1000/1000 (100.0%)")
+
+
+def test_progress_outside_a_terminal_is_the_log_form(capsys):
+    from trajspin.progress import LogBar, get_progress_bar
+    with get_progress_bar(True, 5, "x") as bar:      # pytest captures stderr: not a terminal
+        assert isinstance(bar, LogBar)
+        bar.update(5)
+    assert "x: 5/5 (100.0%)" in capsys.readouterr().err
