@@ -120,7 +120,7 @@ def test_photocurrent_converges_to_the_exact_rate(passive):
 
 def test_feedback_that_never_fires_is_passive_bitwise(passive):
     chain, t = passive.chain, passive.times
-    never = Feedback(["close R2 when D3 >= 2", "close R1 after 100 quanta", "open R1 at t >= 1e9"])
+    never = Feedback(["close R2 when D3 >= 0.5", "close R1 after 100 quanta", "open R1 at t >= 1e9"])
     fb = trajspin.run_trajectories(chain, t, 6000, seed=3, records="full", feedback=never,
                                    progress=False)
     assert np.array_equal(fb.jz_sum, passive.jz_sum) and np.array_equal(fb.jz_sumsq, passive.jz_sumsq)

@@ -322,3 +322,27 @@ def test_progress_outside_a_terminal_is_the_log_form(capsys):
         assert isinstance(bar, LogBar)
         bar.update(5)
     assert "x: 5/5 (100.0%)" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- smaller holes
+_C, _T = Chain([2, 1]), [0.0, 1.0]
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda: run_trajectories(_C, _T, 10, target_err="x", progress=False), "target_err"),
+    (lambda: run_trajectories(_C, _T, 10, max_ntraj=-5, target_err=0.1, progress=False), "max_ntraj"),
+    (lambda: run_trajectories(_C, _T, 10, max_ntraj=2.5, target_err=0.1, progress=False), "max_ntraj"),
+    (lambda: run_trajectories(_C, _T, 10, max_ntraj=1, target_err=0.1, progress=False), "max_ntraj"),
+    (lambda: trajspin.trajectory(_C, _T, feedback=5), "feedback must be"),
+    (lambda: Chain([2, 1], schedule=trajspin.Schedule([1.0], [[1], ["a"]])), "schedule"),
+    (lambda: Chain([2, 1], schedule=trajspin.Schedule([1.0], [[1], [1, 2]])), "schedule"),
+    (lambda: trajspin.trajectory(_C, _T, feedback="close R1 when D1 >= 5"), "never be crossed"),
+    (lambda: trajspin.trajectory(_C, _T, feedback="close R1 after -3 quanta of R1"), "integer >= 1"),
+    (lambda: trajspin.trajectory(_C, _T, feedback=trajspin.feedback.Rule(0, "open", "time",
+                                                                          threshold=-1.0)), "> 0"),
+    (lambda: trajspin.time_grid(10, 10**12), "1000000000000 output times"),
+    (lambda: trajspin.trajectory(_C, _T, initial=np.array(list("abcdef"))), "numbers"),
+])
+def test_malformed_arguments_are_one_line_input_errors(call, words):
+    with pytest.raises(InputError, match=words):
+        call()

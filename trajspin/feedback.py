@@ -95,6 +95,16 @@ class Rule:
             raise InputError(f"rule '{self}': reservoir R{self.source + 1} outside R1..R{C}")
         if self.when in ("above", "below") and not 0 <= self.source < M:
             raise InputError(f"rule '{self}': domain D{self.source + 1} outside D1..D{M}")
+        # conditions that can never hold (or always hold before any jump) are refused
+        if self.when in ("above", "below") and not -0.5 <= self.threshold <= 0.5:
+            raise InputError(f"rule '{self}': <J^z>/N lies in [-0.5, 0.5], so threshold "
+                             f"{self.threshold:g} can never be crossed")
+        if self.when == "quanta" and not (self.threshold >= 1
+                                          and float(self.threshold).is_integer()):
+            raise InputError(f"rule '{self}': a number of quanta must be an integer >= 1, got "
+                             f"{self.threshold:g}")
+        if self.when == "time" and not self.threshold > 0:
+            raise InputError(f"rule '{self}': a switch time must be > 0, got {self.threshold:g}")
         return self
 
     def row(self):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .model import InputError
+from .validation import check_memory
 
 __all__ = ["time_grid"]
 
@@ -22,6 +23,8 @@ def time_grid(tmax, points, tmin=1e-4, spacing="log", include_zero=False) -> np.
     if isinstance(points, bool) or int(points) != points or points < 1:
         raise InputError(f"points must be a positive integer, got {points!r}")
     points = int(points)
+    # the grid and the (T, M) arrays every solver keeps on it: refuse before allocating
+    check_memory(64 * points, f"a grid of {points} output times", "use fewer --points")
     if spacing == "log":
         if not (np.isfinite(tmin) and 0 < tmin < tmax):
             raise InputError(f"a log grid needs 0 < tmin < tmax, got tmin={tmin!r}, tmax={tmax!r}")

@@ -310,6 +310,8 @@ def _describe(p, N):
 
 def _vector_state(chain, psi):
     psi = np.asarray(psi)
+    if psi.dtype.kind not in "iufc":
+        raise InputError(f"initial state vector must hold numbers, got dtype {psi.dtype}")
     if not np.all(np.isfinite(psi)):
         raise InputError("initial state vector must be finite")
     nrm = float(np.linalg.norm(psi))

@@ -143,8 +143,13 @@ class Schedule:
     """
 
     def __init__(self, switch_times, factors):
-        t = np.atleast_1d(np.asarray(switch_times, dtype=float))
-        f = np.asarray(factors, dtype=float)
+        try:
+            t = np.atleast_1d(np.asarray(switch_times, dtype=float))
+            f = np.asarray(factors, dtype=float)
+        except (TypeError, ValueError):
+            raise InputError(f"schedule: switch_times must be numbers and factors a table of "
+                             f"numbers (one row per interval, one column per reservoir), got "
+                             f"{switch_times!r} and {factors!r}") from None
         if f.ndim == 1:
             f = f[None, :]
         if t.ndim != 1 or f.ndim != 2:

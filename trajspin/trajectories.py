@@ -161,6 +161,9 @@ def _check_feedback(chain, feedback):
     from .feedback import Feedback, Rule
     if isinstance(feedback, (str, Rule)):
         feedback = [feedback]
+    if not isinstance(feedback, (Feedback, list, tuple)):
+        raise InputError(f"feedback must be a Feedback, a Rule, a rule string or a list of "
+                         f"them, got {feedback!r}")
     if not isinstance(feedback, Feedback):
         feedback = Feedback(feedback)
     return feedback.check(chain)
@@ -913,8 +916,15 @@ def run_trajectories(chain, times, ntraj, seed=0, initial=None, progress=True, t
         raise InputError(f"ntraj must be a positive integer, got {ntraj!r}")
     if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
         raise InputError(f"chunk must be a positive integer, got {chunk!r}")
-    if target_err is not None and not (np.isfinite(target_err) and target_err > 0):
+    if target_err is not None and (isinstance(target_err, (bool, np.bool_))
+                                   or not isinstance(target_err, (int, float, np.integer,
+                                                                  np.floating))
+                                   or not (np.isfinite(target_err) and target_err > 0)):
         raise InputError(f"target_err must be a positive number, got {target_err!r}")
+    if max_ntraj is not None:
+        if (isinstance(max_ntraj, (bool, np.bool_))
+                or not isinstance(max_ntraj, (int, np.integer)) or max_ntraj < ntraj):
+            raise InputError(f"max_ntraj must be an integer >= ntraj = {ntraj}, got {max_ntraj!r}")
     max_ntraj = int(max_ntraj or (100 * ntraj if target_err else ntraj))
     start_time = time.perf_counter()
     plan = EnsemblePlan(chain, t, initial, records, feedback, observables, method)
