@@ -619,3 +619,28 @@ def test_n_thermal_argument_is_a_chain_shorthand():
         solve_mean_field(ts.Chain((10, 3), n_thermal=0.3), t, n_thermal=0.5)
     assert "g1n1" in mean_field_equations(ts.Chain((10, 3), n_thermal=0.5))
     assert "k2m2" in mean_field_equations(ts.Chain((10, 3), kappa=[0, 1], n_thermal_local=0.2))
+
+
+def test_paper_closure_past_its_breakdown_is_returned_on_request():
+    """Fig. 3's (10^6, 10^4, 10^2): closure="paper" leaves [-1/2, 1/2] at gamma t ~ 9.8e-4.
+    By default later times are NaN; with past_breakdown=True the closure's own values come
+    back (bounded: <J_3^z>/N_3 overshoots to ~0.56 near gamma t = 1.1e-3 and settles near
+    0.517-0.518 up to gamma t = 1000), the same before the breakdown, with the warning."""
+    import warnings
+    chain = ts.Chain([10**6, 10**4, 10**2])
+    t = np.logspace(-7, 3, 300)
+    with pytest.warns(MeanFieldBreakdown, match="later times are NaN"):
+        nan = ts.solve_mean_field(chain, t, closure="paper")
+    with pytest.warns(MeanFieldBreakdown, match="outside the physical range"):
+        kept = ts.solve_mean_field(chain, t, closure="paper", past_breakdown=True)
+    bd = kept.breakdown_time
+    assert bd == nan.breakdown_time and 9e-4 < bd < 1.1e-3
+    before = t <= bd
+    np.testing.assert_array_equal(kept.jz[before], nan.jz[before])
+    assert np.all(np.isnan(nan.jz[~before])) and np.all(np.isfinite(kept.jz))
+    d3 = kept.jz_over_n[:, 2]
+    assert 0.55 < d3.max() < 0.57 and 1.0e-3 < t[np.argmax(d3)] < 1.3e-3
+    assert np.all((0.516 < d3[t > 10]) & (d3[t > 10] < 0.519))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")            # the pairs closure never breaks down here
+        ts.solve_mean_field(chain, t, past_breakdown=True)
