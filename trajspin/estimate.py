@@ -44,9 +44,10 @@ the fitted table; re-run it after a kernel change).  Features:
 * master: sweeps x (``master_sweep`` sum_K [d_K^2 + (M-1)(d_K d_{K+1}^2 + d_K^2 d_{K+1})]
   + ``master_sector`` (K0 + 1) + ``master_step``) with sweeps = ``sweeps_base`` +
   ``sweeps_per_point`` T, plus ``master_setup`` M sum_K d_K^3 and ``master_obs`` T M sum_K d_K^2;
-* trajectories, matrix-free: set-up ``krylov_state`` sum_K d_K, per trajectory ``krylov_jump``
-  sum_{K=1}^{K0} (2M - 1) d_K + ``traj_point`` T M + ``traj_const`` (fitted to a single run of
-  (200, 100, 50, 20); ``krylov_jump = None`` gives memory only);
+* trajectories, matrix-free: set-up ``krylov_state`` sum_{d_K >= 2048} d_K (the tables kept
+  between trajectories), per trajectory ``krylov_jump`` sum_{K=1}^{K0} (2M - 1) d_K +
+  ``krylov_visit`` K0 + ``traj_point`` T M + ``traj_const`` (``krylov_jump = None`` gives
+  memory only);
 * steady: ``steady_cubic`` sum_K [d_K^3 + (M-1)(d_K d_{K+1}^2 + d_K^2 d_{K+1})] + ``steady_d2``
   M sum_K d_K^2 + ``steady_sector`` (K0 + 1).
 
@@ -108,11 +109,14 @@ COSTS = {
     "steady_cubic": 1.06e-10,    # s per d_K^3 unit of the direct cascade
     "steady_d2": 0,              # s per M d_K^2
     "steady_sector": 0.0107,     # s per sector (Python overhead)
-    # matrix-free engine, from ONE run: analysis/benchmarks/bench_large.py on (200, 100, 50, 20)
-    # (results/bench_large.json: 2.50 s per trajectory, 181 jumps, 200 output times, tables of
-    # 1.25e7 states built in 1.02 s, load 1.5-2.8).  Set to None to switch the time prediction off.
-    "krylov_jump": 2.85e-08,     # s per nonzero of G_K (row sparsity 2M-1) per sector passed
-    "krylov_state": 8.2e-08,     # s per state of sectors 0..K0 (lazy tables), set-up
+    # matrix-free engine (one numba loop per trajectory, m_check 4): fitted to two rows of
+    # analysis/benchmarks/bench_large_n.py (results/bench_large_n.json, load 1.0-1.5):
+    # (10^6, 100) 25.8 s and (10^7, 10) 105 s per trajectory; (10^5, 100, 10) is then
+    # predicted 32 s against 25 s measured.  krylov_state from bench_large.py's table build
+    # (1.25e7 states in 1.02 s).  Set krylov_jump to None to switch the time prediction off.
+    "krylov_jump": 5.67e-08,     # s per nonzero of G_K (row sparsity 2M-1) per sector passed
+    "krylov_visit": 8.6e-06,     # s per sector passed (Lanczos set-up, eigen-solve, the jump)
+    "krylov_state": 8.2e-08,     # s per state of the cached sectors (d_K >= 2048), set-up
 }
 DEFAULT_POINTS = 400           # the CLI's default grid, for time estimates without ``times``
 
@@ -421,12 +425,13 @@ def estimate(chain, solver="trajectories", ntraj=1000, times=None, initial=None,
             method = "krylov (matrix-free)"
             breakdown = {"krylov": kry_bytes, "run": run_bytes, "baseline": BASELINE_BYTES}
             nnz = (1 + 2 * (M - 1)) * d                  # G_K = sum_c L_c^T L_c, row sparsity
-            setup = COSTS["krylov_state"] * float(np.sum(d))
+            setup = COSTS["krylov_state"] * float(np.sum(d[d >= 2048]))
             if COSTS["krylov_jump"] is None:
                 per_traj = float("nan")
                 notes.append("time of the matrix-free engine: not calibrated yet (no prediction)")
             else:
                 per_traj = (COSTS["krylov_jump"] * float(np.sum(nnz[1:]))
+                            + COSTS["krylov_visit"] * (d.size - 1)
                             + COSTS["traj_point"] * T * M + COSTS["traj_const"])
         else:
             method = "dense spectral"
