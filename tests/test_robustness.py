@@ -346,3 +346,19 @@ _C, _T = Chain([2, 1]), [0.0, 1.0]
 def test_malformed_arguments_are_one_line_input_errors(call, words):
     with pytest.raises(InputError, match=words):
         call()
+
+
+# --------------------------------------------------------------------------- the channel pick
+@pytest.mark.parametrize("prob, u, want", [
+    ([0.3, 0.7, 0.0], 1.0, 1),          # u rounded to the total, last reservoir closed
+    ([0.3, 0.7, 0.0, 0.0], 1.0, 1),
+    ([0.0, 0.5, 0.5], 1e-300, 1),       # a closed first reservoir is never taken
+    ([0.3, 0.7], 0.3, 0),               # a tie goes to the lower channel
+    ([0.3, 0.7], 0.3000000001, 1),
+    ([1.0], 0.5, 0),
+    ([0.2, 0.0, 0.8], 0.2, 0),
+    ([0.2, 0.0, 0.8], 0.2000001, 2),
+])
+def test_pick_channel_never_takes_a_closed_reservoir(prob, u, want):
+    from trajspin.kernels import pick_channel
+    assert pick_channel(np.array(prob), u) == want

@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["rng_init", "rng_uniform", "trajectory_kernel", "ensemble_kernel", "no_jump_jz",
+__all__ = ["rng_init", "rng_uniform", "pick_channel", "trajectory_kernel", "ensemble_kernel", "no_jump_jz",
            "demon_kernel", "record_ensemble_kernel", "no_jump_jz_pattern", "passive_patterns",
            "RULE_QUANTA", "RULE_ABOVE", "RULE_BELOW", "RULE_TIME", "general_kernel",
            "general_ensemble_kernel"]
@@ -79,6 +79,25 @@ def rng_uniform(s):
     s[2] ^= t
     s[3] = _rotl(s[3], 45)
     return (np.float64(result >> np.uint64(12)) + 0.5) * (1.0 / 4503599627370496.0)
+
+
+@njit(cache=True)
+def pick_channel(prob, u):
+    """The channel of a jump: the smallest c with prob[0] + .. + prob[c] >= u, never a closed one.
+
+    prob : float64 (C,)   gamma_c ||L_c psi||^2 (0 for closed channels); u in (0, total]
+    A tie u == prob[0] + .. + prob[c] goes to c.  When u rounds to the total, trailing closed
+    channels (prob 0) are skipped back to the last open one.  The one rule of every sampler.
+    """
+    C = prob.size
+    c = 0
+    acc = prob[0]
+    while c < C - 1 and u > acc:
+        c += 1
+        acc += prob[c]
+    while prob[c] == 0.0 and c > 0:
+        c -= 1
+    return c
 
 
 @njit(cache=True)
@@ -375,12 +394,7 @@ def demon_kernel(state, K0, pos0, times, dims, off_d, off_V, lam_p, V_p, nexc, j
                 nrm += low[c, q] * low[c, q]
             prob[c] = gamma[c] * nrm
             total += prob[c]
-        u = rng_uniform(state) * total
-        ch = 0
-        acc = prob[0]
-        while ch < C - 1 and u > acc:
-            ch += 1
-            acc += prob[ch]
+        ch = pick_channel(prob[:C], rng_uniform(state) * total)
         rec_time[njumps] = tjump
         rec_chan[njumps] = ch
         if record_K:
@@ -895,14 +909,7 @@ def general_kernel(state, times, horizon, dims, off_d, off_V, lam_p, V_p, nexc, 
                                                        ch_dom, ch_dir, low_tgt, low_amp, up_tgt,
                                                        up_amp, cand[k])
             total += prob[k]
-        u = rng_uniform(state) * total
-        kc = 0
-        acc = prob[0]
-        while kc < C - 1 and u >= acc:
-            kc += 1
-            acc += prob[kc]
-        while prob[kc] == 0.0 and kc > 0:      # u rounded up to the total: last open channel
-            kc -= 1
+        kc = pick_channel(prob[:C], rng_uniform(state) * total)
         if njumps < cap:
             rec_time[njumps] = tjump
             rec_chan[njumps] = kc

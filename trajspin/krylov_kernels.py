@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .kernels import newton_waiting_time, rng_uniform
+from .kernels import newton_waiting_time, pick_channel, rng_uniform
 
 __all__ = ["count_table", "build_sector", "fill_sector", "run_visits", "sector_jz", "rank", "apply_generator", "lanczos", "sector_visit",
            "dicke_jz", "VISIT_JUMP", "VISIT_DARK", "VISIT_GROUND"]
@@ -519,12 +519,7 @@ def sector_visit(state, K, u, t0, times, j, jz_out, nexc, diag, hop_tgt, hop_amp
             for ch in range(C):
                 prob[ch] = gamma[ch] * _lower(psi[:d], nexc, sizes, K, cum, ch, low[ch], dl)
                 total += prob[ch]
-            x = rng_uniform(state) * total
-            ch = 0
-            acc = prob[0]
-            while ch < C - 1 and x > acc:
-                ch += 1
-                acc += prob[ch]
+            ch = pick_channel(prob, rng_uniform(state) * total)
             inv = 1.0 / np.sqrt(prob[ch] / gamma[ch])
             for q in range(dl):
                 low[ch, q] *= inv
