@@ -151,3 +151,25 @@ def test_two_domain_steady_state_needs_no_vector_of_n1():
     res = steady_state(Chain([10**10, 10]))
     assert res.jz[1] / 10 == pytest.approx(0.5 * (1 - 1e-9), rel=1e-9)
     assert res.sector_populations.size == 11
+
+
+# --------------------------------------------------------------------------- budgets, progress
+@pytest.mark.parametrize("call", [
+    lambda: steady_state(Chain([10000, 100, 10]), max_seconds=60),
+    lambda: trajspin.run_trajectories(Chain([10**6, 100]), [0.0, 1.0], 100, max_seconds=60,
+                                      progress=False),
+    lambda: trajspin.solve_master(Chain([2000, 50, 5]), [0.0, 1.0], max_seconds=1),
+])
+def test_a_run_over_its_budget_is_refused_before_it_starts(call):
+    t0 = time.perf_counter()
+    with pytest.raises(InputError, match=r"estimated at [0-9.e+]+ s.*> max_seconds"):
+        call()
+    assert time.perf_counter() - t0 < 10.0
+
+
+def test_a_run_within_its_budget_runs_and_shows_sectors_done(capsys):
+    res = steady_state(Chain([30, 10, 3]), max_seconds=600, progress=True)
+    assert res.meta["solver"] == "sector cascade (direct)"
+    assert "steady: 31/31 (100.0%)" in capsys.readouterr().err     # a log: one line at the end
+    with pytest.raises(InputError, match="max_seconds"):
+        steady_state(Chain([30, 10, 3]), max_seconds=-1)

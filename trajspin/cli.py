@@ -72,6 +72,8 @@ def _common(p, grid=True):
     p.add_argument("--force", action="store_true",
                    help="replace an existing --out file (never a directory, device or link)")
     p.add_argument("--quiet", action="store_true", help="no progress bar, table only")
+    p.add_argument("--max-seconds", type=float, default=None, metavar="S",
+                   help="refuse before any work if trajspin estimate predicts more than S seconds")
 
 
 def build_parser():
@@ -256,18 +258,20 @@ def _run(args, reserved):
             result.save(reserved)
             print(f"saved {args.out} (read it with trajspin.demon.load_records)")
         return 0
+    budget = {"max_seconds": getattr(args, "max_seconds", None)}
     if args.command == "steady":
-        result = trajspin.steady_state(chain, initial=args.initial, **obs)
+        result = trajspin.steady_state(chain, initial=args.initial, progress=not args.quiet,
+                                       **budget, **obs)
     else:
         times = time_grid(args.tmax, args.points, args.tmin, args.spacing, include_zero=True)
         if args.command == "master":
             result = trajspin.solve_master(chain, times, initial=args.initial,
-                                           progress=not args.quiet, **obs)
+                                           progress=not args.quiet, **budget, **obs)
         else:
             result = trajspin.run_trajectories(chain, times, args.ntraj, seed=args.seed,
                                                initial=args.initial, progress=not args.quiet,
                                                target_err=args.target_err, method=args.method,
-                                               **obs)
+                                               **budget, **obs)
     print(result)
     if reserved is not None:
         try:

@@ -47,6 +47,7 @@ from .exact_general import (KRYLOV_MAX, KRYLOV_TOL, LU_CACHE, BlockObserver, add
 from .initial import InitialState, resolve_initial
 from .model import InputError
 from .observables import check_observables
+from .budget import check_budget
 from .progress import get_progress_bar
 from .results import MasterResult, SteadyStateResult, versions
 from .two_domain import two_domain_steady
@@ -194,7 +195,7 @@ def _solve_paper(chain, t, init, names, pairs, progress) -> MasterResult:
     return MasterResult(chain, t, jz, pops, meta, jump_rates=rates, observables=obs)
 
 
-def _steady_paper(chain, init, names, pairs, keep_blocks) -> SteadyStateResult:
+def _steady_paper(chain, init, names, pairs, keep_blocks, progress=False) -> SteadyStateResult:
     """Paper model from one coupled Dicke basis state: the closed-form cascade (unchanged).
 
     With Z_K = rho~_K(0) + N[I_{K+1}] (eigenbasis of G_K, I the time integral of the
@@ -214,7 +215,9 @@ def _steady_paper(chain, init, names, pairs, keep_blocks) -> SteadyStateResult:
     blocks = [None] * (K0 + 1) if keep else None
     integral_up = None
     V_up = None
+    bar = get_progress_bar(progress, K0 + 1, "steady", "sector")
     for K in range(K0, -1, -1):
+        bar.update(1)
         lam, V = basis.spectrum(K, cache=False)      # each sector is needed once
         if K == K0:
             v = V[pos]
@@ -241,6 +244,7 @@ def _steady_paper(chain, init, names, pairs, keep_blocks) -> SteadyStateResult:
             jz += diag @ basis.number_diagonals(K)
             if keep:
                 blocks[K] = rho
+    bar.close()
     obs = {}
     if extra:
         observer = BlockObserver(chain, chain, np.zeros(chain.M, dtype=np.int64), names, pairs,
@@ -472,7 +476,7 @@ def _steady_general(chain, init, names, pairs, keep_blocks) -> SteadyStateResult
 
 @threadpool_limits.wrap(limits=1, user_api="blas")
 def solve_master(chain, times, initial=None, observables=("jz",), progress=False,
-                 pairs=None) -> MasterResult:
+                 pairs=None, max_seconds=None) -> MasterResult:
     """Exact Lindblad evolution (paper eq. 3 with every reservoir of ``chain``) in sector blocks.
 
     Parameters
@@ -490,6 +494,9 @@ def solve_master(chain, times, initial=None, observables=("jz",), progress=False
         Show a progress bar.
     pairs : sequence of (a, b), optional
         Domain pairs (0-based) for "log_negativity"; default the neighbours (i, i + 1).
+    max_seconds : float, optional
+        Refuse (InputError, before any work) a run that ``trajspin.estimate`` predicts to
+        take longer.
 
     Returns
     -------
@@ -506,6 +513,7 @@ def solve_master(chain, times, initial=None, observables=("jz",), progress=False
     weighted sum; see its docstring for the methods and tolerances).
     """
     t = check_times(times)
+    check_budget(max_seconds, chain, "master", times=t, initial=initial)
     names = check_observables(observables)
     pairs = _check_pairs(chain, pairs, names)
     init = _resolve(chain, initial, names)
@@ -516,7 +524,7 @@ def solve_master(chain, times, initial=None, observables=("jz",), progress=False
 
 @threadpool_limits.wrap(limits=1, user_api="blas")
 def steady_state(chain, initial=None, observables=("jz",), keep_blocks=False,
-                 pairs=None) -> SteadyStateResult:
+                 pairs=None, progress=False, max_seconds=None) -> SteadyStateResult:
     """The t -> infinity state reached from ``initial`` (arguments as in ``solve_master``).
 
     Two domains of the paper model from eq. (4), <J_i^z> only: the total-spin decomposition
@@ -535,6 +543,9 @@ def steady_state(chain, initial=None, observables=("jz",), keep_blocks=False,
         time axis; with ``keep_blocks`` the blocks rho_K(inf) in the coupled Dicke basis: a
         list over K (None where empty) for a single effective chain equal to ``chain``, else
         {sizes2j: {K: rho_K}}.
+
+    ``progress`` shows sectors done (paper cascade; a bar after 2 s, lines in a log);
+    ``max_seconds`` refuses, before any work, a run ``trajspin.estimate`` predicts longer.
     """
     names = check_observables(observables)
     pairs = _check_pairs(chain, pairs, names)
@@ -542,7 +553,9 @@ def steady_state(chain, initial=None, observables=("jz",), keep_blocks=False,
             and _is_paper_initial(chain, initial)):
         res = _steady_two_domain(chain)        # before resolving: no O(N_1) vector
         return check_result(res, "steady_state")
+    check_budget(max_seconds, chain, "steady", initial=initial)
     init = _resolve(chain, initial, names)
     if chain.is_paper_model and init.basis_state is not None:
-        return check_result(_steady_paper(chain, init, names, pairs, keep_blocks), "steady_state")
+        res = _steady_paper(chain, init, names, pairs, keep_blocks, progress)
+        return check_result(res, "steady_state")
     return check_result(_steady_general(chain, init, names, pairs, keep_blocks), "steady_state")

@@ -102,4 +102,5 @@ def get_progress_bar(display, total, desc="", unit="it", initial=0):
     if not _interactive(sys.stderr):
         return LogBar(total, desc, unit, initial)
     from tqdm.auto import tqdm
-    return tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, smoothing=0.1, initial=initial)
+    return tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, smoothing=0.1, initial=initial,
+                delay=2.0)

@@ -29,6 +29,7 @@ from .kernels import (L_CHAN, L_COH, L_F, L_JZ2, L_NBINS, L_NDIST, L_R, L_RES, d
 from .model import InputError
 from .observables import coherence_elements
 from .sectors import dark_exact_eigh
+from .budget import check_budget
 from .progress import get_progress_bar
 from .results import EnsembleResult, versions
 from .validation import check_memory, check_result, check_times
@@ -864,7 +865,7 @@ def check_records(records):
 
 def run_trajectories(chain, times, ntraj, seed=0, initial=None, progress=True, target_err=None,
                      chunk=DEFAULT_CHUNK, max_ntraj=None, records="none", feedback=None,
-                     observables=("jz",), method="auto") -> EnsembleResult:
+                     observables=("jz",), method="auto", max_seconds=None) -> EnsembleResult:
     """Average ``ntraj`` quantum trajectories (indices 0..ntraj-1) with standard errors.
 
     Parameters
@@ -901,6 +902,9 @@ def run_trajectories(chain, times, ntraj, seed=0, initial=None, progress=True, t
     method : {"auto", "dense", "krylov"}
         Sector propagation (see :func:`trajectory`); "auto" switches to the matrix-free
         Lanczos path for chains whose sectors are too large to diagonalise.
+    max_seconds : float, optional
+        Refuse (InputError, before any work) a run that ``trajspin.estimate`` predicts to
+        take longer than this (ntraj trajectories on one core).
 
     Returns
     -------
@@ -926,6 +930,7 @@ def run_trajectories(chain, times, ntraj, seed=0, initial=None, progress=True, t
                 or not isinstance(max_ntraj, (int, np.integer)) or max_ntraj < ntraj):
             raise InputError(f"max_ntraj must be an integer >= ntraj = {ntraj}, got {max_ntraj!r}")
     max_ntraj = int(max_ntraj or (100 * ntraj if target_err else ntraj))
+    check_budget(max_seconds, chain, "trajectories", ntraj=ntraj, times=t, initial=initial)
     start_time = time.perf_counter()
     plan = EnsemblePlan(chain, t, initial, records, feedback, observables, method)
     acc = list(plan.zero())
