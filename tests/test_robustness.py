@@ -362,3 +362,14 @@ def test_malformed_arguments_are_one_line_input_errors(call, words):
 def test_pick_channel_never_takes_a_closed_reservoir(prob, u, want):
     from trajspin.kernels import pick_channel
     assert pick_channel(np.array(prob), u) == want
+
+
+def test_demon_without_matplotlib_fails_before_simulating(tmp_path, monkeypatch, capsys):
+    import sys
+    from trajspin.cli import main
+    monkeypatch.setitem(sys.modules, "matplotlib", None)        # import matplotlib -> ImportError
+    t0 = time.perf_counter()
+    code = main(["demon", "--sizes", "40", "20", "2", "--ntraj", "100000", "--figures",
+                 str(tmp_path)])
+    assert code == 2 and time.perf_counter() - t0 < 10.0
+    assert "trajspin[plot]" in capsys.readouterr().err

@@ -152,6 +152,11 @@ def _demon(args, chain):
         raise InputError(f"--figures: folder {args.figures} does not exist")
     if args.ntraj < 2:
         raise InputError(f"--ntraj must be at least 2, got {args.ntraj}")
+    try:                                   # the views are figures: fail before simulating
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise InputError("trajspin demon draws figures and needs matplotlib: "
+                         "pip install 'trajspin[plot]'") from None
     fb = None
     if args.rule or args.open is not None:
         fb = Feedback(args.rule, None if args.open is None else [c - 1 for c in args.open])
