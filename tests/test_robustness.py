@@ -239,6 +239,7 @@ def test_runner_refuses_a_foreign_result_and_keeps_its_own_on_write_failure(tmp_
         prepare_run(cfg, out)
     with pytest.raises(InputError, match="not written by this config"):
         prepare_run(cfg, out, resume=True)
+    assert out.read_bytes()[:2] == b"PK"                 # untouched
     plan = prepare_run(cfg, out, force=True)
     assert plan.engine == "paper" and plan.physics()["engine"] == "paper"
     task = EnsembleTask(cfg.chain(), cfg.times, cfg.seed, cfg.initial_request(), method=plan.method)
@@ -373,3 +374,16 @@ def test_demon_without_matplotlib_fails_before_simulating(tmp_path, monkeypatch,
                  str(tmp_path)])
     assert code == 2 and time.perf_counter() - t0 < 10.0
     assert "trajspin[plot]" in capsys.readouterr().err
+
+
+def test_runner_redoes_its_own_result_without_force(tmp_path):
+    """``python3 tasks.py main`` run twice: the second run replaces the first's result."""
+    from trajspin.runner import EnsembleTask, SerialTransport, prepare_run, run_root
+    cfg = _mpi_config()
+    out = tmp_path / "r.npz"
+    for _ in range(2):
+        plan = prepare_run(cfg, out)
+        task = EnsembleTask(cfg.chain(), cfg.times, cfg.seed, cfg.initial_request())
+        run_root(plan, task, SerialTransport(), progress=False, out=open(os.devnull, "w"))
+        assert trajspin.load(out).ntraj == 40
+    assert prepare_run(cfg, out, resume=True).done

@@ -656,7 +656,7 @@ def prepare_run(config, out, resume=False, ranks_per_node=1, force=False):
                 return RunPlan(config, out, ckpt, None, None, done=True, engine=engine)
         except (InputError, KeyError, ValueError):
             pass
-        if not (force or (resume and ours)):
+        if not (force or ours):         # a result of this same config may be redone
             raise InputError(f"--out: {out} exists and was not written by this config; pass "
                              f"--force to replace it")
     lock = _Lock(ckpt + ".lock").acquire()
