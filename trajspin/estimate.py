@@ -63,16 +63,12 @@ import math
 import numpy as np
 
 from .model import Chain, InputError
+from .krylov import choose_method, krylov_memory_estimate
 from .validation import available_memory, check_initial, check_times
 
 __all__ = ["Estimate", "estimate", "table_bytes", "COSTS", "BASELINE_BYTES", "SOLVERS",
            "MEMORY_FRACTION"]
 
-try:                                    # the matrix-free engine, once it has landed
-    from .krylov import choose_method as _choose_method
-    from .krylov import krylov_memory_estimate as _krylov_memory_estimate
-except ImportError:                     # pragma: no cover - depends on the build
-    _choose_method = _krylov_memory_estimate = None
 
 SOLVERS = ("trajectories", "master", "steady")
 MEMORY_FRACTION = 0.8          # same rule as trajspin.validation.check_memory
@@ -326,18 +322,13 @@ def _positive_int(value, what):
 def _krylov_choice(chain, K0):
     """("krylov" | "dense" | None, bytes or None, reason or None) from trajspin.krylov.
 
-    None when the module is absent or declines the chain (its message is the reason); the
-    dense model is used then.
+    None when it declines the chain (its message is the reason); the dense model is used then.
     """
-    if _choose_method is None:
-        return None, None, None
     try:
-        choice = _choose_method(chain, K0)
-        name = str(getattr(choice, "method", getattr(choice, "name", choice))).lower()
-        method = "krylov" if "krylov" in name or "matrix" in name or "lanczos" in name else "dense"
-        return method, (int(_krylov_memory_estimate(chain, K0)) if method == "krylov" else None), None
-    except Exception as exc:            # e.g. InputError: not the paper model
-        return None, None, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        method = choose_method(chain, K0)
+        return method, (int(krylov_memory_estimate(chain, K0)) if method == "krylov" else None), None
+    except InputError as exc:           # e.g. not the paper model and too large for dense
+        return None, None, str(exc).splitlines()[0]
 
 
 def _initial_sector(chain, initial):
@@ -439,9 +430,7 @@ def estimate(chain, solver="trajectories", ntraj=1000, times=None, initial=None,
                          "eigh transient": 8 * EIGH_TRANSIENT * d_max**2,
                          "run": run_bytes, "baseline": BASELINE_BYTES}
             setup, per_traj = _cost(setup_f), _cost(per_f)
-            if _choose_method is None:
-                notes.append("matrix-free engine (trajspin.krylov) not in this build: dense tables assumed")
-            elif declined:
+            if declined:
                 notes.append(f"matrix-free engine declined: {declined}")
         seconds = setup + math.ceil(ntraj / ranks) * per_traj
         notes.append(f"time assumes {ranks} free core(s); at most K0 = {K0} jumps per trajectory")

@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["rng_init", "rng_uniform", "pick_channel", "trajectory_kernel", "ensemble_kernel", "no_jump_jz",
+__all__ = ["rng_init", "rng_uniform", "pick_channel", "ensemble_kernel", "no_jump_jz",
            "demon_kernel", "record_ensemble_kernel", "no_jump_jz_pattern", "passive_patterns",
            "RULE_QUANTA", "RULE_ABOVE", "RULE_BELOW", "RULE_TIME", "general_kernel",
            "general_ensemble_kernel"]
@@ -428,39 +428,6 @@ def passive_patterns(C):
     rows = -np.ones(1 << C, dtype=np.int64)
     rows[(1 << C) - 1] = 0
     return rows
-
-
-@njit(cache=True)
-def trajectory_kernel(state, K0, pos0, times, dims, off_d, off_V, lam, V, nexc, jtgt, jamp,
-                      gamma, half, init_jz, jz_out, rec_time, rec_chan, psi_out):
-    """Run one passive trajectory from the basis state ``pos0`` of sector ``K0``.
-
-    Parameters
-    ----------
-    state : uint64[4]          random state (advanced in place)
-    times : float64[T]         increasing output times (>= 0)
-    init_jz : float64[T, M] or float64[0, M]   <J_i^z> of the normalised no-jump evolution of
-                               the initial state (shared by all trajectories; from
-                               ``no_jump_jz``), or an empty array to compute it here
-    jz_out : float64[T, M]     filled with <J_i^z> of the conditional state
-    rec_time, rec_chan : float64[K0], int64[K0]   jump record (T = 0: at most K0 jumps)
-    psi_out : float64[max d]   final conditional state (Dicke basis of the final sector,
-                               t -> infinity: projected on the dark subspace)
-
-    Returns
-    -------
-    njumps, K_final, dark : int, int, bool
-        dark is True when the trajectory froze in a dark state with excitation left.
-    """
-    C = gamma.size
-    M = half.size
-    nj, Kf, dark, _ = demon_kernel(
-        state, K0, pos0, times, dims, off_d, off_V, lam.reshape((1, lam.size)),
-        V.reshape((1, V.size)), nexc, jtgt, jamp, gamma, half, init_jz, jz_out, psi_out,
-        np.empty((0, 5)), (1 << C) - 1, passive_patterns(C), rec_time, rec_chan,
-        np.empty(0, dtype=np.int64), np.empty((0, M)), np.empty((0, M)),
-        np.empty(0, dtype=np.int64), np.empty(C, dtype=np.int64))
-    return nj, Kf, dark
 
 
 @njit(cache=True)
