@@ -8,6 +8,7 @@ accepted range too.
 import os
 import stat
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -387,3 +388,26 @@ def test_runner_redoes_its_own_result_without_force(tmp_path):
         run_root(plan, task, SerialTransport(), progress=False, out=open(os.devnull, "w"))
         assert trajspin.load(out).ntraj == 40
     assert prepare_run(cfg, out, resume=True).done
+
+
+def test_ctrl_c_stops_a_hot_run_within_seconds(tmp_path):
+    """n_thermal = 1e6 on (2, 1): seconds per trajectory, once deaf to Ctrl-C for the whole
+    run; the general engine's kernel calls now last ~0.2 s (or one trajectory)."""
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    exe = shutil.which("trajspin") or str(Path(sys.executable).parent / "trajspin")
+    out = tmp_path / "r.npz"
+    proc = subprocess.Popen([exe, "trajectories", "--sizes", "2", "1", "--n-thermal", "1e6",
+                             "--ntraj", "50", "--tmax", "5", "--points", "3", "--quiet",
+                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    time.sleep(5.0)                                 # import, JIT, inside the first trajectories
+    assert proc.poll() is None
+    t0 = time.perf_counter()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert time.perf_counter() - t0 < 8.0
+    assert proc.returncode == 130 and "interrupted" in err
+    assert not out.exists() and _temporaries(tmp_path) == []

@@ -42,6 +42,7 @@ RECORD_KINDS = ("none", "summaries", "full")
 METHODS = ("auto", "dense", "krylov")
 
 DEFAULT_CHUNK = 256
+GENERAL_CALL_SECONDS = 0.2     # general engine: wall time per kernel call (Ctrl-C grain)
 _MAX_SEED = 2**63
 
 
@@ -549,9 +550,20 @@ class EnsemblePlan:
         cross = np.zeros((T if "jz2" in self.parts else 0, M))
         counts = np.zeros(self.K_top + 1, dtype=np.int64)
         stats = np.zeros(2, dtype=np.int64)
-        general_ensemble_kernel(seed, start, stop, self.times, self.horizon, *tab.args(),
-                                self.lay, obs_sum, obs_sumsq, cross, counts, stats,
-                                np.zeros(tab.R, dtype=np.int64))
+        # kernel calls of ~GENERAL_CALL_SECONDS each (from 1 trajectory up): Ctrl-C is seen
+        # between calls even when warm chains take seconds per trajectory; the sums
+        # accumulate in place in index order, so the result is bitwise that of one call
+        args = tab.args()
+        a, n = start, 1
+        while a < stop:
+            b = min(a + n, stop)
+            t0 = time.perf_counter()
+            general_ensemble_kernel(seed, a, b, self.times, self.horizon, *args, self.lay,
+                                    obs_sum, obs_sumsq, cross, counts, stats,
+                                    np.zeros(tab.R, dtype=np.int64))
+            took = time.perf_counter() - t0
+            n = int(min(max(1, 2 * n if took < 1e-9 else n * GENERAL_CALL_SECONDS / took), 2 * n, 4096))
+            a = b
         part = (np.ascontiguousarray(obs_sum[:, :M]), np.ascontiguousarray(obs_sumsq[:, :M]),
                 counts, int(stats[0]), int(stats[1]))
         if self.extra:
