@@ -399,6 +399,9 @@ def test_ctrl_c_stops_a_hot_run_within_seconds():
     hot = Chain([2, 1], n_thermal=1e6)
     t = [0.0, 2.5, 5.0]
     run_trajectories(hot, [0.0, 1e-3], 1, seed=1, progress=False)     # compiled before timing
+    # Python's own handler: a runner that started us in the background (nohup, "cmd &")
+    # may have left SIGINT ignored, which is not what this test is about
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGINT))
     t0 = time.perf_counter()
     timer.start()
@@ -407,6 +410,7 @@ def test_ctrl_c_stops_a_hot_run_within_seconds():
             run_trajectories(hot, t, 50, seed=1, progress=False)
     finally:
         timer.cancel()
+        signal.signal(signal.SIGINT, previous)
     assert time.perf_counter() - t0 < 2.0 + 6.0
 
 
