@@ -93,7 +93,7 @@ def test_sector_tables_hold_excitations_beyond_int16():
 def test_tables_that_cannot_be_indexed_are_refused_with_the_numbers():
     with pytest.raises(InputError, match=r"1e\+20 Dicke states.*2\*\*62"):
         krylov_memory_estimate(Chain([10**5] * 4))
-    assert check_countable(Chain((1000000, 100))) == 101
+    assert check_countable(Chain((1000000, 100))).max() == 101
 
 
 # --------------------------------------------------------------------------- t -> infinity

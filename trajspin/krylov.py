@@ -138,7 +138,7 @@ def check_countable(chain):
 
     count_table and rank work in int64 (total number of Dicke states prod_i (N_i + 1) must
     stay below 2**62) and hop targets are int32 (d_K < 2**31 for every sector).  Returns
-    the largest sector dimension (a Python int).
+    the sector dimensions (``sectors.sector_dims``), so callers need not count them again.
     """
     total = 1
     for n in chain.sizes:
@@ -146,11 +146,12 @@ def check_countable(chain):
     if total >= _MAX_COUNT:
         raise InputError(f"{chain!r} has {float(total):.3g} Dicke states in all; the matrix-free "
                          f"tables index at most 2**62 = {float(_MAX_COUNT):.3g}")
-    dmax = int(sector_dims(chain.sizes).max())
+    dims = sector_dims(chain.sizes)
+    dmax = int(dims.max())
     if dmax > _MAX_SECTOR:
         raise InputError(f"{chain!r}: its largest sector holds {dmax} states; the matrix-free "
                          f"tables index at most 2**31 - 1 = {_MAX_SECTOR} per sector")
-    return dmax
+    return dims
 
 
 def _bytes_per_state(M):
@@ -238,15 +239,14 @@ def krylov_memory_estimate(chain, K0=None, m_max=40, records=False,
     8 (M + 1)(sum N_i + 2) bytes; sector tables at (8M + 8 + 12(M-1)) bytes per state: one
     buffer of up to CACHED_DIM - 1 states rebuilt in place for small sectors, and the tables
     of the sectors of CACHED_DIM states or more kept between trajectories, at most
-    ``cache_bytes`` of them (LRU, ``KrylovOptions.cache_bytes``) beyond the two in use.  With ``records`` (single trajectories: ``trajectory``,
-    ``krylov_trajectory``) also the jump record, at most K0 jumps of 8 (3 + 2M) bytes each
+    ``cache_bytes`` of them (LRU, ``KrylovOptions.cache_bytes``) beyond the two in use.
+    With ``records`` (single trajectories: ``trajectory``, ``krylov_trajectory``) also the jump record, at most K0 jumps of 8 (3 + 2M) bytes each
     (time, channel, sector, <J_i^z> before and after): 56 MB per 10^6 jumps for M = 2.
     Ensembles keep no record.
     """
     _check_paper(chain)
     K0 = _check_K0(chain, K0)
-    check_countable(chain)
-    d = sector_dims(chain.sizes)[: K0 + 1].astype(float)
+    d = check_countable(chain)[: K0 + 1].astype(float)
     M = chain.M
     counts = 8.0 * (M + 1) * (sum(chain.sizes) + 2)
     work = 8.0 * d.max() * (m_max + 2 + M + 2)
@@ -282,7 +282,8 @@ def choose_method(chain, K0=None, max_dense_dim=DEFAULT_MAX_DENSE_DIM, memory_fr
     "krylov"; also "krylov" when the dense set-up, (K0 + 1) x 1 ms + 3.3e-10 s x sum d_K^3,
     would exceed ``max_dense_setup`` seconds (default 5: the dense path needs 94 s before the
     first trajectory of (100000, 2)).  Chains outside the paper model (T > 0, local
-    reservoirs, schedules) are dense only: for them an ``InputError`` is raised when the dense tables do not fit, and "dense"
+    reservoirs, schedules) are dense only: for them an ``InputError`` is raised when the
+    dense tables do not fit, and "dense"
     is returned otherwise whatever their size.
     """
     from .validation import available_memory
