@@ -50,7 +50,7 @@ def _import_trajspin():
 def _world():
     """COMM_WORLD, or None for a single process without mpi4py."""
     try:
-        from trajspin import mpi_backend
+        import trajspin.runners.mpi as mpi_backend
     except ImportError:
         launched = any(int(os.environ.get(k, "1") or 1) > 1
                        for k in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE"))
@@ -66,8 +66,8 @@ def main(argv=None):
     args = _parser().parse_args(argv)
     _import_trajspin()
     from trajspin import InputError
-    from trajspin.config import load_config
-    from trajspin.runner import EnsembleTask, SerialTransport, prepare_run, run_root
+    from trajspin.runners.config import load_config
+    from trajspin.runners.batch import EnsembleTask, SerialTransport, prepare_run, run_root
 
     backend, comm = _world()
     rank = comm.Get_rank() if comm is not None else 0

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from trajspin import Chain, InputError
-from trajspin.config import load_config, parse_config
+from trajspin.runners.config import load_config, parse_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "mpi_scripts" / "configs"
 

@@ -14,7 +14,7 @@ from scipy import stats
 
 import trajspin
 from trajspin import Chain, InputError, demon
-from trajspin.feedback import Feedback, Rule, parse_rule
+from trajspin.trajectories.feedback import Feedback, Rule, parse_rule
 
 ZMAX = 5.0
 
@@ -189,10 +189,10 @@ def test_records_file_round_trip_and_merge(tmp_path, passive):
     K0, pos = chain.sectors.index_of(chain.default_excitations())
     first = run_chunk(chain, t, 3, 0, 256, K0, pos, records="full")
     second = run_chunk(chain, t, 3, 256, 600, K0, pos, records="full")
-    joined = first[5] + second[5]
+    joined = first.records + second.records
     head = trajspin.run_trajectories(chain, t, 600, seed=3, records="full", progress=False)
     assert joined == head.records
-    assert head.records.select(np.arange(600) < 256) == first[5]
+    assert head.records.select(np.arange(600) < 256) == first.records
 
 
 def test_cli_demon_writes_the_views(tmp_path):

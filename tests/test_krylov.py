@@ -11,9 +11,10 @@ from scipy import stats
 
 import trajspin
 from trajspin import Chain, InputError
-from trajspin.krylov import (KrylovOptions, KrylovSectors, choose_method, krylov_memory_estimate,
-                             krylov_trajectory, run_chunk_krylov)
-from trajspin.krylov_kernels import (_err_bound, _safe_step, _tridiag_eig, apply_generator,
+from trajspin.resources import choose_method, krylov_memory_estimate
+from trajspin.trajectories.lanczos import (KrylovOptions, KrylovSectors, krylov_trajectory,
+                                           run_chunk_krylov)
+from trajspin.kernels.lanczos import (_err_bound, _safe_step, _tridiag_eig, apply_generator,
                                      lanczos)
 
 ZMAX = 5.0
@@ -145,7 +146,8 @@ def _z(mean, err, exact, sizes, n):
 ])
 def test_ensemble_mean_matches_master_equation(sizes, gamma, ntraj, seed):
     chain = Chain(sizes, gamma=gamma)
-    s, s2, counts, ndark, njumps = run_chunk_krylov(chain, T_GRID, seed, 0, ntraj)
+    part = run_chunk_krylov(chain, T_GRID, seed, 0, ntraj)
+    s, s2, counts, njumps = part.jz_sum, part.jz_sumsq, part.final_counts, part.njumps
     mean = s / ntraj
     err = np.sqrt(np.maximum(s2 / ntraj - mean**2, 0.0) / (ntraj - 1))
     exact = trajspin.solve_master(chain, T_GRID)
@@ -159,19 +161,20 @@ def test_chunks_add_up_and_match_the_dense_ensemble():
     a = run_chunk_krylov(chain, T_GRID, 9, 0, 150)
     b = run_chunk_krylov(chain, T_GRID, 9, 150, 400)
     whole = run_chunk_krylov(chain, T_GRID, 9, 0, 400)
-    for x, y, w in zip(a, b, whole):
+    for x, y, w in zip(a.components(), b.components(), whole.components()):
         assert np.allclose(np.asarray(x) + np.asarray(y), w, rtol=1e-12, atol=1e-12)
     dense = trajspin.run_trajectories(chain, T_GRID, 400, seed=9, progress=False)
-    assert np.array_equal(whole[2], dense.final_excitation_counts)
-    assert whole[3] == dense.meta["ndark"] and whole[4] == dense.meta["njumps_sum"]
-    assert np.allclose(whole[0] / 400, dense.jz, rtol=0, atol=1e-8)
+    assert np.array_equal(whole.final_counts, dense.final_excitation_counts)
+    assert whole.ndark == dense.meta["ndark"] and whole.njumps == dense.meta["njumps_sum"]
+    assert np.allclose(whole.jz_sum / 400, dense.jz, rtol=0, atol=1e-8)
 
 
 def test_dark_state_freezing_reproduces_eq_s8_and_the_steady_sector_weights():
     # (4, 1): <J_2^z>(inf) = (N1^2 - 2 N1 - 1) / (2 (N1 + 1)^2) = 7/50 (paper eq. S8)
     chain = Chain((4, 1))
     ntraj = 20000
-    s, s2, counts, ndark, njumps = run_chunk_krylov(chain, [1e3], 21, 0, ntraj)
+    part = run_chunk_krylov(chain, [1e3], 21, 0, ntraj)
+    s, s2, counts = part.jz_sum, part.jz_sumsq, part.final_counts
     mean = s[0, 1] / ntraj
     err = np.sqrt((s2[0, 1] / ntraj - mean**2) / (ntraj - 1))
     assert abs(mean - 7 / 50) < ZMAX * err, (mean, err)
@@ -180,7 +183,7 @@ def test_dark_state_freezing_reproduces_eq_s8_and_the_steady_sector_weights():
     assert counts[~keep].sum() == 0
     chi2 = np.sum((counts[keep] - ntraj * p[keep]) ** 2 / (ntraj * p[keep]))
     assert stats.chi2.sf(chi2, keep.sum() - 1) > 1e-3, (counts, ntraj * p)
-    assert ndark == counts[1:].sum()          # every trajectory with excitation left is dark
+    assert part.ndark == counts[1:].sum()          # every trajectory with excitation left is dark
     # a frozen trajectory's final state is dark: G_K psi = 0
     tr = next(tr for tr in (krylov_trajectory(chain, [1.0], 21, i) for i in range(50)) if tr.dark)
     G = chain.sectors.generator(tr.excitation_left)

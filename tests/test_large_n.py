@@ -18,8 +18,9 @@ import pytest
 
 import trajspin
 from trajspin import Chain, InputError, steady_state, trajectory
-from trajspin.krylov import check_countable, krylov_memory_estimate, krylov_trajectory
-from trajspin.krylov_kernels import build_sector, count_table, rank
+from trajspin.resources import check_countable, krylov_memory_estimate
+from trajspin.trajectories.lanczos import krylov_trajectory
+from trajspin.kernels.lanczos import build_sector, count_table, rank
 
 TIMES = np.array([0.0, 1e-7, 1e-5, 1e-3, 1.0])
 
@@ -99,7 +100,7 @@ def test_tables_that_cannot_be_indexed_are_refused_with_the_numbers():
 # --------------------------------------------------------------------------- t -> infinity
 @pytest.mark.parametrize("sizes", [(4, 2), (12, 6), (3, 5), (40, 7), (7, 40), (200, 30), (1, 1)])
 def test_total_spin_steady_state_matches_the_sector_cascade(sizes):
-    from trajspin.master import _steady_paper, _resolve
+    from trajspin.exact.master import _steady_paper, _resolve
     chain = Chain(sizes, gamma=0.7)
     closed = steady_state(chain)
     assert closed.meta["solver"].startswith("total-spin")

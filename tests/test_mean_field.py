@@ -11,7 +11,7 @@ import pytest
 import naive
 import trajspin as ts
 from trajspin.initial import resolve_initial
-from trajspin.mean_field import (MI, ONE, P, Z, InitialMoments, MeanFieldBreakdown,
+from trajspin.mean_field.solver import (MI, ONE, P, Z, InitialMoments, MeanFieldBreakdown,
                                  MeanFieldModel, channel_action, initial_moments,
                                  mean_field_equations, solve_mean_field)
 

@@ -18,10 +18,12 @@ import pytest
 
 import trajspin
 from trajspin import InputError
-from trajspin.config import load_config, parse_config
-from trajspin.runner import (ChunkPlan, EnsembleTask, OrderedSums, SerialTransport, prepare_run,
-                             read_checkpoint, run_root, write_checkpoint)
-from trajspin.trajectories import run_trajectories
+from trajspin.runners.config import load_config, parse_config
+from trajspin.runners.batch import EnsembleTask, SerialTransport, prepare_run, run_root
+from trajspin.runners.checkpoints import read_checkpoint, write_checkpoint
+from trajspin.runners.chunks import ChunkPlan, OrderedSums
+from trajspin.trajectories import PartialSums
+from trajspin.trajectories.ensemble import run_trajectories
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "mpi_scripts" / "run_ensemble.py"
@@ -113,9 +115,10 @@ def test_chunk_plan_matches_serial_loop(ntraj, chunk, max_ntraj):
 
 def test_fold_order_does_not_matter():
     rng = np.random.default_rng(0)
-    parts = [(rng.normal(size=(5, 2)) * 10.0 ** rng.integers(-8, 8), int(rng.integers(9)))
+    parts = [PartialSums(rng.normal(size=(5, 2)) * 10.0 ** rng.integers(-8, 8), np.zeros((5, 2)),
+                         np.zeros(3, dtype=np.int64), int(rng.integers(9)))
              for _ in range(40)]
-    zero = (np.zeros((5, 2)), 0)
+    zero = PartialSums.zero(5, 2, 2)
     ordered = OrderedSums(zero, 40)
     for c, p in enumerate(parts):
         ordered.add(c, p)
@@ -125,7 +128,8 @@ def test_fold_order_does_not_matter():
     for c in order:
         shuffled.add(c, parts[c])
     assert ordered.complete and shuffled.complete
-    assert np.array_equal(ordered.total[0], shuffled.total[0]) and ordered.total[1] == shuffled.total[1]
+    assert np.array_equal(ordered.total.jz_sum, shuffled.total.jz_sum)
+    assert ordered.total.ndark == shuffled.total.ndark
     with pytest.raises(RuntimeError, match="twice"):
         OrderedSums(zero, 40, total=None, nfolded=3).add(1, parts[1])
 
@@ -181,7 +185,7 @@ def test_runner_checks_the_memory_of_the_engine_it_will_run(tmp_path, monkeypatc
     """A warm chain runs the general engine, whose tables cover every sector 0..sum N_i; the
     root once checked the paper engine's (sectors 0..K0) and let it through."""
     from trajspin.initial import resolve_initial
-    from trajspin.trajectories import choose_engine, trajectory_memory_estimate
+    from trajspin.resources import choose_engine, trajectory_memory_estimate
     cfg = parse_config({"chain": {"sizes": [8, 30, 20], "n_thermal": [0.1, 0.1]},
                         "times": {"start": 1e-2, "stop": 10.0, "points": 8},
                         "run": {"ntraj": 40, "seed": 3}})
@@ -207,13 +211,14 @@ def test_checkpoint_round_trip_and_refusals(tmp_path):
     write_checkpoint(path, cfg.physics(), sums, {"segments": 1})
     back, info = read_checkpoint(path, cfg.physics(), task.zero())
     assert info == {"segments": 1} and back.nfolded == 3 and sorted(back.pending) == [5, 7]
-    for a, b in zip(back.total, sums.total):
+    for a, b in zip(back.total.components(), sums.total.components()):
         assert np.array_equal(a, b)
     for c in (3, 4, 6) + tuple(range(8, chunks.nchunks)):    # finish both in different orders
         part = task.compute(*chunks.bounds(c))
         sums.add(c, part)
         back.add(c, part)
-    assert back.complete and all(np.array_equal(a, b) for a, b in zip(back.total, sums.total))
+    assert back.complete and all(np.array_equal(a, b) for a, b in
+                                 zip(back.total.components(), sums.total.components()))
 
     other = small_config(seed=12)
     with pytest.raises(InputError, match="different config: run.seed is 11 there but 12 here") as err:
@@ -254,13 +259,13 @@ def test_checkpoint_with_records_round_trip(tmp_path):
     path = tmp_path / "c.ckpt.npz"
     write_checkpoint(path, cfg.physics(), sums)
     back, _ = read_checkpoint(path, cfg.physics(), task.zero())
-    assert back.total[5] == sums.total[5] and sorted(back.pending) == [4, 6]
+    assert back.total.records == sums.total.records and sorted(back.pending) == [4, 6]
     for c in (2, 3, 5, 7):
         back.add(c, task.compute(*chunks.bounds(c)))
     want = run_trajectories(cfg.chain(), cfg.times, cfg.ntraj, cfg.seed, progress=False,
                             chunk=cfg.chunk, records="full")
-    assert back.complete and back.total[5] == want.records
-    assert np.array_equal(back.total[0], want.jz_sum)
+    assert back.complete and back.total.records == want.records
+    assert np.array_equal(back.total.jz_sum, want.jz_sum)
 
 
 # ---------------------------------------------------------------------------- real MPI

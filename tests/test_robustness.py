@@ -17,7 +17,7 @@ from scipy.optimize import brentq
 import trajspin
 from trajspin import (Chain, InputError, NumericalError, run_trajectories, solve_master,
                       steady_state)
-from trajspin.kernels import newton_waiting_time, rng_init, rng_uniform
+from trajspin.kernels.events import newton_waiting_time, rng_init, rng_uniform
 from trajspin.model import RATE_MAX, RATE_MIN
 from trajspin.validation import check_result
 
@@ -224,7 +224,7 @@ def test_save_refuses_an_existing_file_unless_asked(tmp_path):
 
 
 def _mpi_config(seed=3):
-    from trajspin.config import parse_config
+    from trajspin.runners.config import parse_config
     return parse_config({"chain": {"sizes": [6, 3, 1]},
                          "times": {"start": 1e-2, "stop": 10.0, "points": 8},
                          "run": {"ntraj": 40, "seed": seed, "chunk": 16}})
@@ -232,7 +232,7 @@ def _mpi_config(seed=3):
 
 def test_runner_refuses_a_foreign_result_and_keeps_its_own_on_write_failure(tmp_path):
     from trajspin.outputs import ReservedOutput
-    from trajspin.runner import EnsembleTask, SerialTransport, prepare_run, run_root
+    from trajspin.runners.batch import EnsembleTask, SerialTransport, prepare_run, run_root
     out = tmp_path / "r.npz"
     steady_state(Chain([4, 2, 1])).save(out)            # a result of something else
     cfg = _mpi_config()
@@ -290,7 +290,9 @@ def test_load_turns_every_bad_file_into_one_line_naming_it(tmp_path):
 
 
 def test_load_refuses_a_checkpoint_with_a_hint(tmp_path):
-    from trajspin.runner import EnsembleTask, OrderedSums, write_checkpoint
+    from trajspin.runners.batch import EnsembleTask
+    from trajspin.runners.checkpoints import write_checkpoint
+    from trajspin.runners.chunks import OrderedSums
     cfg = _mpi_config()
     task = EnsembleTask(cfg.chain(), cfg.times, cfg.seed, cfg.initial_request())
     sums = OrderedSums(task.zero(), 3)
@@ -340,7 +342,7 @@ _C, _T = Chain([2, 1]), [0.0, 1.0]
     (lambda: Chain([2, 1], schedule=trajspin.Schedule([1.0], [[1], [1, 2]])), "schedule"),
     (lambda: trajspin.trajectory(_C, _T, feedback="close R1 when D1 >= 5"), "never be crossed"),
     (lambda: trajspin.trajectory(_C, _T, feedback="close R1 after -3 quanta of R1"), "integer >= 1"),
-    (lambda: trajspin.trajectory(_C, _T, feedback=trajspin.feedback.Rule(0, "open", "time",
+    (lambda: trajspin.trajectory(_C, _T, feedback=trajspin.trajectories.feedback.Rule(0, "open", "time",
                                                                           threshold=-1.0)), "> 0"),
     (lambda: trajspin.time_grid(10, 10**12), "1000000000000 output times"),
     (lambda: trajspin.trajectory(_C, _T, initial=np.array(list("abcdef"))), "numbers"),
@@ -362,7 +364,7 @@ def test_malformed_arguments_are_one_line_input_errors(call, words):
     ([0.2, 0.0, 0.8], 0.2000001, 2),
 ])
 def test_pick_channel_never_takes_a_closed_reservoir(prob, u, want):
-    from trajspin.kernels import pick_channel
+    from trajspin.kernels.events import pick_channel
     assert pick_channel(np.array(prob), u) == want
 
 
@@ -379,7 +381,7 @@ def test_demon_without_matplotlib_fails_before_simulating(tmp_path, monkeypatch,
 
 def test_runner_redoes_its_own_result_without_force(tmp_path):
     """``python3 tasks.py main`` run twice: the second run replaces the first's result."""
-    from trajspin.runner import EnsembleTask, SerialTransport, prepare_run, run_root
+    from trajspin.runners.batch import EnsembleTask, SerialTransport, prepare_run, run_root
     cfg = _mpi_config()
     out = tmp_path / "r.npz"
     for _ in range(2):

@@ -129,9 +129,11 @@ def test_ensemble_is_bitwise_reproducible_and_merges_exactly():
     first = run_chunk(chain, t, 8, 0, 512, K0, pos)
     second = run_chunk(chain, t, 8, 512, 1000, K0, pos)
     from trajspin.results import EnsembleResult
-    ea = EnsembleResult(chain, t, 8, *first[:2], 512, first[2], first[3], first[4], [[0, 512]],
+    ea = EnsembleResult(chain, t, 8, first.jz_sum, first.jz_sumsq, 512, first.final_counts,
+                        first.ndark, first.njumps, [[0, 512]],
                         meta=a.meta)
-    eb = EnsembleResult(chain, t, 8, *second[:2], 488, second[2], second[3], second[4],
+    eb = EnsembleResult(chain, t, 8, second.jz_sum, second.jz_sumsq, 488, second.final_counts,
+                        second.ndark, second.njumps,
                         [[512, 1000]], meta=a.meta)
     merged = eb.merge(ea)
     assert merged.ntraj == 1000 and merged.index_ranges.tolist() == [[0, 1000]]

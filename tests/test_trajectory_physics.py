@@ -292,7 +292,7 @@ def test_standard_errors_of_the_new_observables_are_honest():
 
 
 def test_named_basis_state_runs_on_the_fast_engine_bitwise():
-    from trajspin.runner import EnsembleTask
+    from trajspin.runners.batch import EnsembleTask
     chain = Chain([6, 3, 1])
     t = np.logspace(-2, 2, 15)
     a = trajspin.run_trajectories(chain, t, 500, seed=3, progress=False)
@@ -301,8 +301,8 @@ def test_named_basis_state_runs_on_the_fast_engine_bitwise():
     assert b.meta["engine"] == "paper" and np.array_equal(a.jz_sum, b.jz_sum)
     task = EnsembleTask(chain, t, 3, ["excited", "ground", "ground"])
     part = task.compute(0, 256)
-    assert np.array_equal(part[0], trajspin.trajectories.run_chunk(
-        chain, t, 3, 0, 256, *chain.sectors.index_of((6, 0, 0)))[0])
+    assert np.array_equal(part.jz_sum, trajspin.trajectories.run_chunk(
+        chain, t, 3, 0, 256, *chain.sectors.index_of((6, 0, 0))).jz_sum)
 
 
 # ---------------------------------------------------------------------------- reproducibility
@@ -325,7 +325,8 @@ def test_general_trajectory_depends_on_seed_and_index_only():
 
 
 def test_general_ensemble_chunks_fold_bitwise_in_any_order():
-    from trajspin.runner import ChunkPlan, EnsembleTask, OrderedSums
+    from trajspin.runners.batch import EnsembleTask
+    from trajspin.runners.chunks import ChunkPlan, OrderedSums
     chain = Chain([2, 2, 1], n_thermal=[0.3, 0.0], schedule=([1.0], [[1, 1], [0, 1]]))
     t = np.logspace(-2, 1, 12)
     init = ["up:1", 2, 0]

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import math
 
-from .estimate import estimate
-from .model import InputError
+from trajspin.estimate import estimate
+from trajspin.errors import InputError
 
 __all__ = ["check_budget"]
 

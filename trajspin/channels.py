@@ -14,9 +14,11 @@ reservoir of domain i).
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
-__all__ = ["Channels", "LOWER", "RAISE"]
+__all__ = ["Channels", "channels_of", "LOWER", "RAISE"]
 
 LOWER = -1
 RAISE = +1
@@ -94,3 +96,9 @@ class Channels:
 
     def __repr__(self):
         return f"Channels({', '.join(self.names)}; {self.P} piece(s))"
+
+
+@lru_cache(maxsize=8)
+def channels_of(chain) -> Channels:
+    """The jump channels of a (hashable) chain, built once; the 8 latest are kept."""
+    return Channels(chain)

@@ -5,6 +5,16 @@ import argparse
 import os
 import sys
 
+import numpy as np
+
+import trajspin
+import trajspin.demon as demon
+from trajspin.errors import InputError, NumericalError
+from trajspin.estimate import estimate
+from trajspin.grids import time_grid
+from trajspin.outputs import ReservedOutput
+from trajspin.trajectories.feedback import Feedback
+
 PHYSICS = """\
 physics words:
   domain       an ensemble of N_i identical spin-1/2; only its collective spin matters
@@ -130,8 +140,6 @@ def build_parser():
 
 def _estimate(args, chain):
     """Print the estimate; exit code 2 and a one-line message on stderr if it does not fit."""
-    from trajspin.estimate import estimate
-    from trajspin.grids import time_grid
     times = None
     if args.solver != "steady":
         times = time_grid(args.tmax, args.points, args.tmin, args.spacing, include_zero=True)
@@ -145,9 +153,6 @@ def _estimate(args, chain):
 
 
 def _demon(args, chain):
-    from trajspin import demon
-    from trajspin.feedback import Feedback
-    from trajspin.model import InputError
     if not os.path.isdir(args.figures):
         raise InputError(f"--figures: folder {args.figures} does not exist")
     if args.ntraj < 2:
@@ -186,8 +191,6 @@ def _demon(args, chain):
 
 def _chain(args):
     """The Chain of the command-line flags (one-line InputError on bad values)."""
-    import trajspin
-    from trajspin.model import InputError
     schedule = None
     if (args.switch_times is None) != (args.factors is None):
         raise InputError("a schedule needs both --switch-times and --factors")
@@ -207,8 +210,6 @@ def _scalar(values):
 
 
 def _load_vector(path):
-    import numpy as np
-    from trajspin.model import InputError
     try:
         return np.load(path)
     except (OSError, ValueError) as exc:
@@ -225,8 +226,6 @@ def _initial_items(items):
 def main(argv=None):
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     args = build_parser().parse_args(argv)
-    from trajspin.model import InputError, NumericalError
-    from trajspin.outputs import ReservedOutput
     reserved = None
     try:
         if getattr(args, "out", None) is not None:     # checked and created before any work
@@ -248,9 +247,6 @@ def main(argv=None):
 
 def _run(args, reserved):
     """One command after its output is reserved; returns the exit code."""
-    import trajspin
-    from trajspin.grids import time_grid
-    from trajspin.model import InputError
     chain = _chain(args)
     args.initial = _initial_items(args.initial)
     if getattr(args, "initial_vector", None) is not None:

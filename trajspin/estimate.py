@@ -20,10 +20,10 @@ M the number of domains, T the number of output times.
   workspace, eigenvectors), plus the run's accumulators ~ 8 x 8 T M, plus ``BASELINE_BYTES``
   (the interpreter with numpy, scipy, numba and trajspin's kernels loaded).  Every MPI rank
   builds its own tables: total = ranks x per rank.
-* trajectories, matrix-free Krylov engine (``trajspin.krylov``, when present and when its
+* trajectories, matrix-free Krylov engine (``trajspin.trajectories.lanczos``, when present and when its
   ``choose_method(chain, K0)`` says "krylov"): its own ``krylov_memory_estimate(chain, K0)``
   plus the accumulators and the baseline.
-* master: ``trajspin.master.master_memory_estimate(chain, K0)`` plus T (2M + K0) doubles of
+* master: ``trajspin.resources.master_memory_estimate(chain, K0)`` plus T (2M + K0) doubles of
   output and the baseline; steady: ``steady_memory_estimate`` plus the baseline.
 
 A run fits when its total is at most ``MEMORY_FRACTION`` (0.8) of the available memory
@@ -62,9 +62,12 @@ import math
 
 import numpy as np
 
-from .model import Chain, InputError
-from .krylov import choose_method, krylov_memory_estimate
-from .validation import available_memory, check_initial, check_times
+from trajspin.errors import InputError
+
+from trajspin.model import Chain
+from trajspin.resources import (choose_method, krylov_memory_estimate, master_memory_estimate,
+                                steady_memory_estimate, table_bytes)
+from trajspin.validation import available_memory, check_initial, check_times
 
 __all__ = ["Estimate", "estimate", "table_bytes", "COSTS", "BASELINE_BYTES", "SOLVERS",
            "MEMORY_FRACTION"]
@@ -115,35 +118,6 @@ COSTS = {
     "krylov_state": 8.2e-08,     # s per state of the cached sectors (d_K >= 2048), set-up
 }
 DEFAULT_POINTS = 400           # the CLI's default grid, for time estimates without ``times``
-
-
-def table_bytes(chain, K0=None) -> int:
-    """Exact bytes of the arrays the dense trajectory engine keeps for sectors 0..K0.
-
-    The flat kernel tables (``SectorTables``: eigenvectors sum d_K^2, eigenvalues, excitation
-    numbers, jump targets and amplitudes, offsets), the basis' cached spectra and sector
-    objects (states, codes, jump tables) and the basis' dimension and stride vectors.
-
-    Parameters
-    ----------
-    chain : Chain
-    K0 : int, optional
-        Initial sector (default N_1, paper eq. 4).
-
-    Returns
-    -------
-    int
-    """
-    M = chain.M
-    K0 = chain.sizes[0] if K0 is None else int(K0)
-    d = chain.sectors.dims[: K0 + 1].astype(float)
-    sd, sd2 = float(d.sum()), float((d**2).sum())
-    per_state = (1 + M + 4 * (M - 1))          # lam, nexc, jtgt + jamp (2 sides each)
-    per_state += 1                             # lam of the cached spectrum
-    per_state += M + 1 + 4 * (M - 1)           # Sector: states, codes, jump_target + jump_amp
-    small = 3 * (K0 + 1) + (M - 1) + M         # dims/off_d/off_V, gamma, half
-    small += int(sum(chain.sizes)) + 1 + M     # basis.dims, basis.strides
-    return int(8 * (2 * sd2 + per_state * sd + small))
 
 
 def _dims(chain, K0):
@@ -320,7 +294,7 @@ def _positive_int(value, what):
 
 
 def _krylov_choice(chain, K0):
-    """("krylov" | "dense" | None, bytes or None, reason or None) from trajspin.krylov.
+    """("krylov" | "dense" | None, bytes or None, reason or None) from trajspin.trajectories.lanczos.
 
     None when it declines the chain (its message is the reason); the dense model is used then.
     """
@@ -435,7 +409,6 @@ def estimate(chain, solver="trajectories", ntraj=1000, times=None, initial=None,
         seconds = setup + math.ceil(ntraj / ranks) * per_traj
         notes.append(f"time assumes {ranks} free core(s); at most K0 = {K0} jumps per trajectory")
     elif solver == "master":
-        from .master import master_memory_estimate
         method = "sector cascade"
         breakdown = {"blocks": master_memory_estimate(chain, K0), "output": 8 * T * (2 * M + K0),
                      "baseline": BASELINE_BYTES}
@@ -443,10 +416,6 @@ def estimate(chain, solver="trajectories", ntraj=1000, times=None, initial=None,
         seconds = _cost(master_features(d, M, T))
         notes.append("solver sweeps depend on stiffness and grid span; calibrated on a log grid 1e-4..1e3")
     else:
-        try:
-            from .master import steady_memory_estimate
-        except ImportError:             # older builds: the solve_master estimate is an upper bound
-            from .master import master_memory_estimate as steady_memory_estimate
         method = "sector cascade (direct)"
         breakdown = {"work": steady_memory_estimate(chain, K0), "baseline": BASELINE_BYTES}
         setup, per_traj = 0.0, 0.0

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .model import InputError
-from .validation import check_memory
+from trajspin.errors import InputError
+from trajspin.validation import check_memory
 
 __all__ = ["time_grid"]
 

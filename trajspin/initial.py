@@ -47,8 +47,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .model import InputError
-from .validation import check_memory
+from trajspin.errors import InputError
+from trajspin.validation import check_memory
 
 __all__ = ["Dicke", "SpinsUp", "Coherent", "InitialState", "resolve_initial", "NORM_TOL"]
 
@@ -73,7 +73,7 @@ class Coherent:
     theta: float
 
 
-def _parse_item(item, N, i):
+def parse_item(item, N, i):
     """One domain's request -> Dicke / SpinsUp / Coherent (checked against N)."""
     where = f"initial state of domain {i + 1} (N = {N})"
     if isinstance(item, str):
@@ -287,7 +287,7 @@ def resolve_initial(chain, initial=None) -> InitialState:
     if len(items) != chain.M:
         raise InputError(f"initial needs one item per domain ({chain.M}), got {len(items)}; "
                          f"a state vector needs prod(N_i + 1) = {chain.hilbert_dim} entries")
-    parsed = [_parse_item(x, N, i) for i, (x, N) in enumerate(zip(items, chain.sizes))]
+    parsed = [parse_item(x, N, i) for i, (x, N) in enumerate(zip(items, chain.sizes))]
     options = [_local_options(p, N) for p, N in zip(parsed, chain.sizes)]
     comps = []
     for combo in itertools.product(*options):
@@ -296,11 +296,11 @@ def resolve_initial(chain, initial=None) -> InitialState:
     basis_state = None
     if all(isinstance(p, Dicke) for p in parsed):
         basis_state = tuple(p.n for p in parsed)
-    label = ", ".join(_describe(p, N) for p, N in zip(parsed, chain.sizes))
+    label = ", ".join(describe_item(p, N) for p, N in zip(parsed, chain.sizes))
     return InitialState(chain, comps, label, basis_state)
 
 
-def _describe(p, N):
+def describe_item(p, N):
     if isinstance(p, Dicke):
         return "excited" if p.n == N else "ground" if p.n == 0 else f"dicke:{p.n}"
     if isinstance(p, SpinsUp):

@@ -14,8 +14,10 @@ returned as a ket.
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
-from .model import InputError
+from trajspin.errors import InputError
+from trajspin.initial import resolve_initial
 
 __all__ = ["to_qutip", "dense_operators"]
 
@@ -27,7 +29,6 @@ def dense_operators(sizes):
     -------
     jminus, jz : list of M sparse matrices, each (D, D), D = prod(N_i + 1)
     """
-    import scipy.sparse as sp
     jm, jz = [], []
     eyes = [sp.identity(N + 1, format="csr") for N in sizes]
     for i, N in enumerate(sizes):
@@ -43,7 +44,6 @@ def dense_operators(sizes):
 
 
 def _initial_ket(chain, initial):
-    from .initial import resolve_initial
     state = resolve_initial(chain, initial)
     if len(state.components) != 1 or state.components[0][1] != tuple(chain.sizes):
         raise InputError(f"to_qutip: initial state {state.label!r} mixes spin-j sectors (k of N spins "

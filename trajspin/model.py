@@ -23,19 +23,15 @@ import numbers
 
 import numpy as np
 
+from trajspin.channels import channels_of
+from trajspin.errors import InputError, NumericalError  # noqa: F401  (re-exported)
+from trajspin.sectors import sector_basis
+
 __all__ = ["Chain", "InputError", "Schedule", "thermal_occupation", "HBAR", "K_B"]
 
 # SI constants (CODATA 2018, exact)
 HBAR = 1.054571817e-34     # J s
 K_B = 1.380649e-23         # J / K
-
-
-class InputError(ValueError):
-    """Bad user input, reported in one line before any work starts."""
-
-
-class NumericalError(RuntimeError):
-    """A solver produced a result that is not finite or not physical; it is not returned."""
 
 
 # Rates times (sum N_i + 1)^2 bound the generator's entries and exponents: float64 holds
@@ -299,7 +295,6 @@ class Chain:
         _check_rate_range(self)
         for a in (self.gamma, self.kappa, self.n_thermal, self.n_thermal_local):
             a.flags.writeable = False
-        self._sectors = None
 
     # --- what kind of dynamics ---------------------------------------------------------
     @property
@@ -318,10 +313,7 @@ class Chain:
 
     def channels(self):
         """The jump channels of this chain (``trajspin.channels.Channels``)."""
-        from .channels import Channels
-        if "_channels" not in self.__dict__:
-            self._channels = Channels(self)
-        return self._channels
+        return channels_of(self)
 
     def effective(self, sizes2j):
         """The same reservoirs acting on domains of total spin j_i = sizes2j[i] / 2.
@@ -348,10 +340,7 @@ class Chain:
     @property
     def sectors(self):
         """The excitation-sector basis (built once, then cached)."""
-        if self._sectors is None:
-            from .sectors import SectorBasis
-            self._sectors = SectorBasis(self)
-        return self._sectors
+        return sector_basis(self)
 
     def default_excitations(self):
         """Paper eq. (4): domain 1 fully excited, the rest in the ground state."""
@@ -366,7 +355,7 @@ class Chain:
         coupled Dicke basis |n_1> x ... x |n_M> (n_i excitations, domain 1 first).
         Reservoir schedules are returned as ``c_ops_schedule`` (list of (start, c_ops)).
         """
-        from .interop import to_qutip
+        from trajspin.interop import to_qutip
         return to_qutip(self, initial)
 
     def to_dict(self) -> dict:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .model import InputError
+from trajspin.errors import InputError
 
 __all__ = ["OBSERVABLES", "check_observables", "coherence_elements", "EXACT_ONLY"]
 

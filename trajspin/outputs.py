@@ -15,7 +15,7 @@ import tempfile
 
 import numpy as np
 
-from .model import InputError
+from trajspin.errors import InputError
 
 __all__ = ["check_output_path", "ReservedOutput", "atomic_savez", "fsync_folder"]
 

@@ -21,14 +21,16 @@ in sector K+1 for every state s of sector K; every channel operator is a sum of 
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from .model import InputError
-from .validation import check_memory
+from trajspin.errors import InputError
+from trajspin.validation import check_memory
 
-__all__ = ["SectorBasis", "sector_dims", "Sector", "DARK_RTOL", "dark_exact_eigh"]
+__all__ = ["SectorBasis", "sector_basis", "sector_dims", "Sector", "DARK_RTOL", "dark_exact_eigh"]
 
 # An eigenvalue of G_K counts as dark (zero) below DARK_RTOL * (max eigenvalue).
 # Rounding in eigh leaves |lambda_dark| ~ 1e-15 * max; the smallest bright
@@ -160,6 +162,7 @@ class SectorBasis:
         self.K_max = int(sum(self.sizes))
         self._sectors = {}
         self._spectra = {}
+        self._domain_tables = {}
 
     def dim(self, K) -> int:
         """d_K, the dimension of sector K (0 outside 0..K_max)."""
@@ -195,7 +198,7 @@ class SectorBasis:
             Position in sector K+1 of J_i^+|s> and sqrt((n_i + 1)(N_i - n_i)) (-1 / 0 where
             n_i = N_i).
         """
-        cache = self.__dict__.setdefault("_domain_tables", {})
+        cache = self._domain_tables
         if K in cache:
             return cache[K]
         sec = self.sector(K)
@@ -300,3 +303,9 @@ class SectorBasis:
     def number_diagonals(self, K) -> np.ndarray:
         """Excitation numbers n_i of sector K's states as float, shape (d_K, M)."""
         return self.sector(K).states.astype(float)
+
+
+@lru_cache(maxsize=8)
+def sector_basis(chain) -> SectorBasis:
+    """The sector basis of a (hashable) chain, shared by every solver; the 8 latest are kept."""
+    return SectorBasis(chain)

@@ -5,9 +5,10 @@ import os
 
 import numpy as np
 
-from .model import InputError, NumericalError
+from trajspin.errors import InputError, NumericalError
 
-__all__ = ["check_times", "check_initial", "available_memory", "check_memory"]
+__all__ = ["check_times", "check_initial", "available_memory", "check_memory", "check_result",
+           "check_seed", "MAX_SEED"]
 
 
 def check_times(times) -> np.ndarray:
@@ -102,3 +103,13 @@ def check_result(result, what, tol=1e-6):
                                  f"probability distribution (trace {np.min(trace):.6g} .. "
                                  f"{np.max(trace):.6g}); nothing was returned")
     return result
+
+
+MAX_SEED = 2**63
+
+
+def check_seed(seed, name="seed") -> int:
+    """An integer seed (or trajectory index) in [0, 2**63)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < MAX_SEED:
+        raise InputError(f"{name} must be an integer in [0, 2**63), got {seed!r}")
+    return int(seed)

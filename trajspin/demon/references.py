@@ -1,0 +1,49 @@
+"""What the demon's statistics should be, from the exact solvers.
+
+The jump rate of each reservoir gamma_c <L_c^dag L_c>(t) from ``solve_master``, and at T = 0
+the probability of n quanta with the conditional final state, from the steady-state blocks.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from trajspin.errors import InputError
+from trajspin.exact.master import solve_master, steady_state
+
+__all__ = ["exact_jump_rates", "exact_conditional_final_jz"]
+
+
+def exact_jump_rates(chain, times, initial=None):
+    """gamma_c <L_c^dag L_c>(t) from the exact solver, shape (T, M-1)."""
+    res = solve_master(chain, times, initial=initial)
+    rates = getattr(res, "jump_rates", None)
+    if rates is None or not np.all(np.isfinite(rates)):
+        raise InputError("this trajspin's solve_master does not return jump_rates")
+    return rates
+
+
+def exact_conditional_final_jz(chain, initial=None):
+    """Exact P(n quanta) and <J_i^z>(inf)/N_i given n quanta, from the steady-state blocks.
+
+    Given n quanta the state left is rho_{K0-n}(inf) / Tr rho_{K0-n}(inf), so
+    <n_i> = Tr(rho_K diag(n_i)) / Tr rho_K in the coupled Dicke basis of sector K = K0 - n.
+
+    Returns
+    -------
+    dict {n: (probability, jz_over_n (M,))} for every n of nonzero probability
+    """
+    ss = steady_state(chain, initial=initial, keep_blocks=True)
+    K0 = ss.sector_populations.size - 1
+    sizes = np.asarray(chain.sizes, dtype=float)
+    out = {}
+    for K in range(K0, -1, -1):
+        block = ss.blocks[K]
+        if block is None:
+            continue
+        p = float(np.trace(block))
+        if p <= 1e-14:
+            continue
+        states = chain.sectors.sector(K).states
+        n_mean = np.diag(block) @ states / p
+        out[K0 - K] = (p, (n_mean - 0.5 * sizes) / sizes)
+    return out

@@ -1,0 +1,648 @@
+"""Numba kernels of the matrix-free (Lanczos) trajectory path (plain arrays in and out).
+
+Sector K of a chain with domain sizes N_1..N_M holds the excitation tuples (n_1..n_M) with
+sum n_i = K, in lexicographic order (domain 1 most significant: the order of
+``trajspin.sectors``).  A tuple's position is its *rank*, computed from the counting table
+
+    cum[i, k + 1] = #{(n_i, .., n_M) : sum = k' <= k}        shape (M + 1, K_tot + 2)
+
+in O(M), so no search and no table of the sector below is needed.
+
+No-jump generator of the paper model in sector K (T = 0), stored matrix-free:
+
+    G_K = sum_c gamma_c L_c^T L_c,   L_c = J_c^- + J_{c+1}^-,
+    <n|G_K|n>  = sum_c gamma_c [A(N_c, n_c) + A(N_{c+1}, n_{c+1})],   A(N, n) = n (N - n + 1),
+    <n + e_c - e_{c+1}|G_K|n> = gamma_c sqrt(n_{c+1}(N_{c+1} - n_{c+1} + 1)) sqrt((n_c + 1)(N_c - n_c)),
+
+i.e. a diagonal (d_K,) plus one "hop" per reservoir and state (an excitation moving from
+domain c+1 to c, and its transpose): ``hop_tgt``, ``hop_amp`` of shape (d_K, M-1).
+A product G_K x costs O(d_K M) and the sector O(d_K M) memory.
+
+Propagation between jumps (Lanczos, full reorthogonalisation): from the unit vector u,
+G Q_m = Q_m T_m + beta_m q_{m+1} e_m^T, T_m = S diag(theta) S^T, and
+
+    psi(h) = exp(-G h / 2) u  ~  Q_m S exp(-theta h / 2) S^T e_1,
+    p(h)   = ||psi(h)||^2     ~  sum_k S_{1k}^2 exp(-theta_k h)     (Gauss quadrature of
+                                 the spectral measure of u: a lower bound of p(h) for every h),
+
+with the a-posteriori bound (variation of constants on the Lanczos relation, ||exp(-G s/2)|| <= 1)
+
+    ||psi(h) - psi_m(h)|| <= (beta_m / 2) sum_k |S_{mk} S_{1k}| (1 - exp(-theta_k h / 2)) / (theta_k / 2).
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from trajspin.kernels.events import newton_waiting_time, pick_channel, rng_uniform
+
+__all__ = ["count_table", "build_sector", "fill_sector", "run_visits", "sector_jz", "rank", "apply_generator", "lanczos", "sector_visit",
+           "dicke_jz", "VISIT_JUMP", "VISIT_DARK", "VISIT_GROUND"]
+
+VISIT_JUMP = 0      # the trajectory jumped out of the sector
+VISIT_DARK = 1      # froze in the dark subspace (no jump within the horizon)
+VISIT_GROUND = 2    # K = 0
+
+
+@njit(cache=True)
+def count_table(sizes, Kmax):
+    """cum[i, k + 1] = number of tuples (n_i..n_{M-1}), 0 <= n_l <= N_l, with sum <= k.
+
+    Shape (M + 1, Kmax + 2), int64; cum[i, 0] = 0.  Row M is the empty tuple (sum 0).
+    O(M Kmax): cnt[i, k] = sum_{v=0}^{min(N_i, k)} cnt[i+1, k-v] is a difference of the
+    running sums of row i + 1, cum[i+1, k+1] - cum[i+1, max(k-N_i, 0)].  The caller makes
+    sure the counts fit in int64 (``krylov.KrylovSectors``).
+    """
+    M = sizes.size
+    cum = np.zeros((M + 1, Kmax + 2), dtype=np.int64)
+    cum[M, 1:] = 1                       # the empty tuple: one state of sum 0
+    for i in range(M - 1, -1, -1):
+        for k in range(Kmax + 1):
+            lo = k - sizes[i]
+            cnt = cum[i + 1, k + 1] - (cum[i + 1, lo] if lo > 0 else 0)
+            cum[i, k + 1] = cum[i, k] + cnt
+    return cum
+
+
+@njit(cache=True)
+def rank(n, K, cum):
+    """Position of the tuple n (sum K) in its sector: #lexicographically smaller tuples, sum K."""
+    r = 0
+    rem = K
+    for i in range(n.size):
+        # tuples with a smaller value v < n_i here: suffix (i+1..) sums to rem - v
+        hi = rem + 1                  # cum index of rem
+        lo = rem - n[i] + 1           # cum index of rem - n_i
+        r += cum[i + 1, hi] - cum[i + 1, lo]
+        rem -= n[i]
+    return r
+
+
+@njit(cache=True)
+def build_sector(sizes, gamma, K, cum):
+    """States and matrix-free generator of sector K (fresh arrays; see ``fill_sector``).
+
+    Returns
+    -------
+    nexc : int64 (d_K, M)       excitation numbers, lexicographic (code) order
+    diag : float64 (d_K,)       diagonal of G_K
+    hop_tgt : int32 (d_K, M-1)  position of n + e_c - e_{c+1} (-1: impossible)
+    hop_amp : float64 (d_K, M-1) gamma_c times its matrix element
+    """
+    M = sizes.size
+    d = cum[0, K + 1] - cum[0, K]
+    nexc = np.zeros((d, M), dtype=np.int64)
+    diag = np.zeros(d)
+    hop_tgt = -np.ones((d, M - 1), dtype=np.int32)
+    hop_amp = np.zeros((d, M - 1))
+    fill_sector(sizes, gamma, K, cum, nexc, diag, hop_tgt, hop_amp)
+    return nexc, diag, hop_tgt, hop_amp
+
+
+@njit(cache=True)
+def fill_sector(sizes, gamma, K, cum, nexc, diag, hop_tgt, hop_amp):
+    """Write sector K's tables into the first d_K rows of the buffers; returns d_K.
+
+    Buffers as returned by ``build_sector`` with at least d_K rows: nexc int64 (., M),
+    diag float64 (.,), hop_tgt int32 (., M-1), hop_amp float64 (., M-1).  O(d_K M^2).
+    """
+    M = sizes.size
+    C = M - 1
+    d = cum[0, K + 1] - cum[0, K]
+    n = np.zeros(M, dtype=np.int64)
+    first_tuple(n, sizes, K)
+    for s in range(d):
+        for i in range(M):
+            nexc[s, i] = n[i]
+        g = 0.0
+        for c in range(C):
+            a = n[c] * (sizes[c] - n[c] + 1.0)
+            b = n[c + 1] * (sizes[c + 1] - n[c + 1] + 1.0)
+            g += gamma[c] * (a + b)
+            hop_tgt[s, c] = -1
+            hop_amp[s, c] = 0.0
+            if n[c + 1] > 0 and n[c] < sizes[c]:
+                n[c] += 1
+                n[c + 1] -= 1
+                hop_tgt[s, c] = rank(n, K, cum)
+                n[c] -= 1
+                n[c + 1] += 1
+                hop_amp[s, c] = gamma[c] * np.sqrt(b * (n[c] + 1.0) * (sizes[c] - n[c]))
+        diag[s] = g
+        if s < d - 1:
+            next_tuple(n, sizes)
+    return d
+
+
+@njit(cache=True)
+def first_tuple(n, sizes, K):
+    """n = lexicographically smallest tuple of sum K (fill from the last domain)."""
+    rem = K
+    for i in range(sizes.size - 1, -1, -1):
+        n[i] = min(sizes[i], rem)
+        rem -= n[i]
+
+
+@njit(cache=True)
+def next_tuple(n, sizes):
+    """n = the next tuple of the same sum, lexicographically (n must not be the last)."""
+    M = sizes.size
+    suf = 0
+    i = M - 1
+    while True:           # rightmost i < M-1 with room and a non-empty suffix
+        suf += n[i]
+        i -= 1
+        if n[i] < sizes[i] and suf >= 1:
+            break
+    n[i] += 1
+    rem = suf - 1
+    for l in range(M - 1, i, -1):
+        n[l] = min(sizes[l], rem)
+        rem -= n[l]
+
+
+@njit(cache=True)
+def sector_jz(psi, sizes, K, half, out):
+    """<J_i^z> of the (unnormalised) vector psi (d_K,) of sector K, without tables: O(d_K M)."""
+    M = sizes.size
+    n = np.zeros(M, dtype=np.int64)
+    first_tuple(n, sizes, K)
+    norm = 0.0
+    for i in range(M):
+        out[i] = 0.0
+    for s in range(psi.size):
+        p = psi[s] * psi[s]
+        norm += p
+        for i in range(M):
+            out[i] += p * n[i]
+        if s < psi.size - 1:
+            next_tuple(n, sizes)
+    for i in range(M):
+        out[i] = out[i] / norm - half[i]
+
+
+@njit(cache=True, fastmath={"reassoc", "contract", "arcp"})
+def apply_generator(diag, hop_tgt, hop_amp, x, y):
+    """y = G_K x (shapes (d_K,)), O(d_K M)."""
+    d = diag.size
+    C = hop_tgt.shape[1]
+    for s in range(d):
+        y[s] = diag[s] * x[s]
+    for s in range(d):
+        xs = x[s]
+        acc = 0.0
+        for c in range(C):
+            t = hop_tgt[s, c]
+            if t >= 0:
+                a = hop_amp[s, c]
+                acc += a * x[t]
+                y[t] += a * xs
+        y[s] += acc
+
+
+@njit(cache=True, fastmath={"reassoc", "contract", "arcp"})
+def lanczos(diag, hop_tgt, hop_amp, Q, alpha, beta, m_start, m_stop):
+    """Lanczos steps m_start..m_stop-1 with full reorthogonalisation.
+
+    Q : float64 (m_max + 1, d); row 0 is the unit start vector; rows 1..m_stop are filled.
+    alpha, beta : float64 (m_max,); T_m = tridiag(beta[:m-1], alpha[:m], beta[:m-1]) and
+    beta[m-1] is the residual norm beta_m.  Returns the number of steps m done; it is
+    smaller than m_stop after a breakdown (beta[m-1] = 0: Q spans an invariant subspace).
+    """
+    d = diag.size
+    w = np.empty(d)
+    coef = np.empty(Q.shape[0])
+    for j in range(m_start, m_stop):
+        apply_generator(diag, hop_tgt, hop_amp, Q[j], w)
+        a = 0.0
+        for s in range(d):
+            a += Q[j, s] * w[s]
+        alpha[j] = a
+        # two passes of classical Gram-Schmidt against all previous vectors
+        for _ in range(2):
+            for i in range(j + 1):
+                c = 0.0
+                qi = Q[i]
+                for s in range(d):
+                    c += qi[s] * w[s]
+                coef[i] = c
+            for i in range(j + 1):
+                c = coef[i]
+                qi = Q[i]
+                for s in range(d):
+                    w[s] -= c * qi[s]
+        b = 0.0
+        for s in range(d):
+            b += w[s] * w[s]
+        b = np.sqrt(b)
+        scale = abs(a)
+        if j > 0:
+            scale = max(scale, beta[j - 1])
+        if b <= 1e-13 * scale or b == 0.0:
+            beta[j] = 0.0
+            return j + 1
+        beta[j] = b
+        inv = 1.0 / b
+        for s in range(d):
+            Q[j + 1, s] = w[s] * inv
+    return m_stop
+
+
+@njit(cache=True)
+def _tridiag_eig(alpha, beta, m, cut):
+    T = np.zeros((m, m))
+    for k in range(m):
+        T[k, k] = alpha[k]
+        if k + 1 < m:
+            T[k, k + 1] = beta[k]
+            T[k + 1, k] = beta[k]
+    theta, S = np.linalg.eigh(T)
+    for k in range(m):
+        if theta[k] <= cut:
+            theta[k] = 0.0          # dark: G is PSD, |theta| <= cut is rounding
+    return theta, S
+
+
+@njit(cache=True)
+def _p_proj(w, theta, h):
+    p = 0.0
+    for k in range(w.size):
+        p += w[k] * np.exp(-theta[k] * h)
+    return p
+
+
+@njit(cache=True)
+def _err_bound(c, theta, betam, h):
+    """Vector error bound of the Lanczos propagator at step h (unit start vector).
+
+    ||psi(h) - psi_m(h)|| <= (beta_m / 2) int_0^h |e_m^T exp(-s T / 2) e_1| ds.  The integrand
+    has one sign for all s (exp(-s T / 2) is, up to the signature diag((-1)^k), an entrywise
+    non-negative matrix, T having positive off-diagonals), so the integral is
+    |sum_k c_k (1 - exp(-theta_k h / 2)) / (theta_k / 2)| with c_k = S_mk S_1k.  The signed
+    sum cancels to O(h^m); its rounding, m 1e-15 sum_k |c_k| (..), is added to the bound.
+    """
+    e = 0.0
+    ea = 0.0
+    for k in range(c.size):
+        a = 0.5 * theta[k]
+        if a * h < 1e-8:
+            f = h * (1.0 - 0.5 * a * h)
+        else:
+            f = -np.expm1(-a * h) / a
+        e += c[k] * f
+        ea += abs(c[k]) * f
+    return 0.5 * betam * (abs(e) + c.size * 1e-15 * ea)
+
+
+@njit(cache=True)
+def _safe_step(w, c, theta, betam, tol):
+    """Largest h (bisection in log h) with err_bound(h) <= tol sqrt(p_m(h)); inf if exact."""
+    if betam == 0.0:
+        return np.inf
+    hi = 1e12
+    if _err_bound(c, theta, betam, hi) <= tol * np.sqrt(_p_proj(w, theta, hi)):
+        return np.inf
+    lo = 1e-300
+    # start bracket: err ~ grows from 0; find a lower point that satisfies
+    lo = 1e-16
+    while _err_bound(c, theta, betam, lo) > tol * np.sqrt(_p_proj(w, theta, lo)):
+        lo *= 1e-4
+        if lo < 1e-300:
+            return 0.0
+    for _ in range(80):
+        mid = np.sqrt(lo * hi)
+        if _err_bound(c, theta, betam, mid) <= tol * np.sqrt(_p_proj(w, theta, mid)):
+            lo = mid
+        else:
+            hi = mid
+        if hi <= lo * (1.0 + 1e-6):
+            break
+    return lo
+
+
+@njit(cache=True)
+def _waiting_time(w, lam, log_r):
+    """Solve log sum_k w_k exp(-lam_k tau) = log_r for tau >= 0 by Newton from tau = 0.
+
+    log p is convex and decreasing, so Newton from the left converges monotonically; returns
+    inf when the zero-rate weight alone stays above r (no root).
+    """
+    p0 = 0.0
+    for k in range(w.size):
+        if lam[k] == 0.0:
+            p0 += w[k]
+    if p0 > 0.0 and np.log(p0) >= log_r:
+        return np.inf
+    return newton_waiting_time(w, lam, log_r, 400)
+
+
+@njit(cache=True, fastmath={"reassoc", "contract", "arcp"})
+def _ritz_vector(Q, S, theta, m, h, d, out):
+    """out[:d] = Q_m S exp(-theta h / 2) S^T e_1; returns ||out||^2."""
+    y = np.zeros(m)
+    for k in range(m):
+        f = S[0, k] * np.exp(-0.5 * theta[k] * h)
+        for i in range(m):
+            y[i] += S[i, k] * f
+    for s in range(d):
+        out[s] = 0.0
+    for i in range(m):
+        yi = y[i]
+        qi = Q[i]
+        for s in range(d):
+            out[s] += yi * qi[s]
+    nrm = 0.0
+    for s in range(d):
+        nrm += out[s] * out[s]
+    return nrm
+
+
+@njit(cache=True)
+def dicke_jz(psi, nexc, half, out):
+    """<J_i^z> of the (unnormalised) vector psi (d,) over the sector with states nexc (d, M)."""
+    M = out.size
+    for i in range(M):
+        out[i] = 0.0
+    norm = 0.0
+    for s in range(psi.size):
+        p = psi[s] * psi[s]
+        norm += p
+        for i in range(M):
+            out[i] += p * nexc[s, i]
+    for i in range(M):
+        out[i] = out[i] / norm - half[i]
+
+
+@njit(cache=True)
+def _lower(psi, nexc, sizes, K, cum, c, out, dl):
+    """out[:dl] = L_c psi (sector K -> K-1, L_c = J_c^- + J_{c+1}^-); returns ||out||^2."""
+    M = sizes.size
+    for q in range(dl):
+        out[q] = 0.0
+    n = np.empty(M, dtype=np.int64)
+    for s in range(psi.size):
+        if psi[s] == 0.0:
+            continue
+        for i in range(M):
+            n[i] = nexc[s, i]
+        for i in range(c, c + 2):
+            if n[i] > 0:
+                amp = np.sqrt(n[i] * (sizes[i] - n[i] + 1.0))
+                n[i] -= 1
+                out[rank(n, K - 1, cum)] += amp * psi[s]
+                n[i] += 1
+    nrm = 0.0
+    for q in range(dl):
+        nrm += out[q] * out[q]
+    return nrm
+
+
+@njit(cache=True)
+def sector_visit(state, K, u, t0, times, j, jz_out, nexc, diag, hop_tgt, hop_amp, sizes, gamma,
+                 half, cum, m_max, m_check, tol, horizon, need_final, Q, alpha, beta, psi, low,
+                 dl, info, jz_before):
+    """Evolve a trajectory through one visit of sector K (from its last jump to the next).
+
+    Draws the waiting-time threshold r first and, at the jump, the channel draw (the order
+    of ``trajspin.kernels.demon_kernel``).  Restarted Lanczos: each segment builds a Krylov
+    space from the current unit vector, takes the largest step h_safe whose vector error
+    bound is below ``tol`` relative, solves p = r on the projected spectrum and jumps if the
+    root lies within h_safe; otherwise it advances by h_safe and restarts.
+
+    Parameters
+    ----------
+    state : uint64[4]              random state (advanced in place)
+    K : int                        sector; u : float64 (d_K,) unit state just after the jump
+    t0 : float                     time of the last jump; times : float64 (T,)
+    j : int                        first output index with times[j] >= t0
+    jz_out : float64 (T, M)        filled for times in [t0, next jump)
+    nexc, diag, hop_tgt, hop_amp   sector K (``build_sector``)
+    m_max, m_check : int           Krylov dimension cap; check convergence every m_check steps
+    tol : float                    per-segment relative vector error bound
+    horizon : float                a trajectory that does not jump within ``horizon`` after its
+                                   last restart (Gauss lower bound of p) is frozen (dark)
+    need_final : bool              for a dark trajectory, keep evolving until the state is
+                                   still (||G u|| <= still_tol: the t -> infinity state), even
+                                   past the grid; else stop at the end of the grid
+    Q : float64 (m_max + 1, >= d_K)   Krylov basis buffer
+    psi : float64 (>= d_K)         out: state at the jump (normalised), or final state
+    low : float64 (C, >= d_{K-1})  out: low[ch, :dl] is the post-jump state (normalised)
+    info : float64 (8,)            out: [status, t_jump, channel, j, matvecs, segments,
+                                   accumulated relative error bound on p, 0]
+    jz_before : float64 (M,)       out: <J_i^z> just before the jump
+    """
+    T = times.size
+    M = sizes.size
+    C = M - 1
+    d = diag.size
+    obs = np.empty(M)
+    r = rng_uniform(state)
+    log_r = np.log(r)
+    for s in range(d):
+        Q[0, s] = u[s]
+    matvecs = 0
+    segments = 0
+    perr = 0.0
+    if K == 0:
+        dicke_jz(u, nexc, half, obs)
+        while j < T:
+            for i in range(M):
+                jz_out[j, i] = obs[i]
+            j += 1
+        for s in range(d):
+            psi[s] = u[s]
+        info[0] = VISIT_GROUND
+        info[3] = j
+        return
+    # "still": ||G u||^2 >= lambda_gap^2 x (bright weight of u), with ||G u|| below
+    # still_tol = max(1e-10 min gamma, 1e-13 x Gershgorin bound of G_K) (the second term:
+    # rounding of G u, ~1e-16 x the bound, with a margin).  <J_i^z> of u differs from that
+    # of its dark part by O(N_i sqrt(bright weight)) <= O(N_i still_tol / lambda_gap).
+    gmax = 0.0
+    for s in range(d):
+        gmax = max(gmax, diag[s])
+    for ch in range(C):
+        hmax = 0.0
+        for s in range(d):
+            hmax = max(hmax, hop_amp[s, ch])
+        gmax += 2.0 * hmax
+    gmin = np.inf
+    for ch in range(C):
+        gmin = min(gmin, gamma[ch])
+    still_tol = max(1e-10 * gmin, 1e-13 * gmax)
+    logp = 0.0             # log ||psi(tc)||^2 since the jump
+    tc = t0
+    dark = False
+    while True:
+        segments += 1
+        if segments > 1000000:
+            raise RuntimeError("sector_visit: no progress after 1e6 Krylov restarts")
+        # --- Krylov space from Q[0], grown until the step is long enough -------------
+        m = 0
+        h_safe = 0.0
+        h_root = np.inf
+        while True:
+            m_new = min(m + m_check, m_max)
+            m_done = lanczos(diag, hop_tgt, hop_amp, Q, alpha, beta, m, m_new)
+            matvecs += m_done - m
+            m = m_done
+            theta, S = _tridiag_eig(alpha, beta, m, 0.0)
+            w = np.empty(m)
+            c = np.empty(m)
+            for k in range(m):
+                w[k] = S[0, k] * S[0, k]
+                c[k] = S[m - 1, k] * S[0, k]
+            h_safe = _safe_step(w, c, theta, beta[m - 1], tol)
+            if not dark:
+                h_root = _waiting_time(w, theta, log_r - logp)
+                if h_root <= h_safe and h_root <= horizon:
+                    break
+            if beta[m - 1] == 0.0 or m >= m_max:
+                break
+        if not dark and h_root <= h_safe and h_root <= horizon:
+            # ---- jump inside this segment ---------------------------------------
+            tj = tc + h_root
+            while j < T and times[j] < tj:
+                _ritz_vector(Q, S, theta, m, times[j] - tc, d, psi)
+                dicke_jz(psi[:d], nexc, half, obs)
+                for i in range(M):
+                    jz_out[j, i] = obs[i]
+                j += 1
+            nrm = _ritz_vector(Q, S, theta, m, h_root, d, psi)
+            perr += 2.0 * _err_bound(c, theta, beta[m - 1], h_root) / np.sqrt(_p_proj(w, theta, h_root))
+            inv = 1.0 / np.sqrt(nrm)
+            for s in range(d):
+                psi[s] *= inv
+            dicke_jz(psi[:d], nexc, half, jz_before)
+            total = 0.0
+            prob = np.empty(C)
+            for ch in range(C):
+                prob[ch] = gamma[ch] * _lower(psi[:d], nexc, sizes, K, cum, ch, low[ch], dl)
+                total += prob[ch]
+            ch = pick_channel(prob, rng_uniform(state) * total)
+            inv = 1.0 / np.sqrt(prob[ch] / gamma[ch])
+            for q in range(dl):
+                low[ch, q] *= inv
+            info[0] = VISIT_JUMP
+            info[1] = tj
+            info[2] = ch
+            info[3] = j
+            info[4] = matvecs
+            info[5] = segments
+            info[6] = perr
+            return
+        # ---- no jump within h_safe and the horizon ----------------------------------------
+        # Gauss quadrature is a lower bound of p(horizon): above r, no jump within the horizon
+        p_hor = _p_proj(w, theta, horizon)
+        if not dark and np.log(p_hor) + logp >= log_r:
+            dark = True
+        # a still state (bright weight <= (still_tol / lambda_gap)^2) no longer decays: it is
+        # dark (r would have to lie within that weight of p to jump later).  Lanczos:
+        # G u = alpha_1 u + beta_1 q_2, so ||G u||^2 = alpha_1^2 + beta_1^2.
+        still = np.sqrt(alpha[0] ** 2 + beta[0] ** 2) <= still_tol
+        if still:
+            dark = True
+        if dark and (still or (j >= T and not need_final)):
+            dicke_jz(Q[0, :d], nexc, half, obs)
+            while j < T:
+                for i in range(M):
+                    jz_out[j, i] = obs[i]
+                j += 1
+            for s in range(d):
+                psi[s] = Q[0, s]
+            info[0] = VISIT_DARK
+            info[3] = j
+            info[4] = matvecs
+            info[5] = segments
+            info[6] = perr
+            return
+        if h_safe == np.inf:
+            h_safe = horizon            # exact projection: advance by the horizon
+        # ---- advance by h_safe and restart ---------------------------------------------
+        while j < T and times[j] < tc + h_safe:
+            _ritz_vector(Q, S, theta, m, times[j] - tc, d, psi)
+            dicke_jz(psi[:d], nexc, half, obs)
+            for i in range(M):
+                jz_out[j, i] = obs[i]
+            j += 1
+        if h_safe <= 0.0:
+            h_safe = 0.0
+        nrm = _ritz_vector(Q, S, theta, m, h_safe, d, psi)
+        perr += 2.0 * tol
+        logp += np.log(nrm)
+        tc += h_safe
+        inv = 1.0 / np.sqrt(nrm)
+        for s in range(d):
+            Q[0, s] = psi[s] * inv
+
+
+@njit(cache=True)
+def run_visits(state, carry, tc, u, times, jz_out, sizes, gamma, half, cum, m_max, m_check, tol,
+               horizon, need_final, nexc, diag, hop_tgt, hop_amp, fill, d_cached, Q, alpha, beta,
+               psi, low, info, jz_before, rec_t, rec_c, rec_K, rec_b, rec_a, stats, max_visits):
+    """Run one trajectory for at most ``max_visits`` sector visits (resumable).
+
+    The loop over sectors K0, K0 - 1, ... of ``sector_visit`` without Python in between.
+    With ``fill``, each sector's tables are rebuilt in place (``fill_sector``, O(d_K M^2),
+    about one Krylov space's work) and the call returns before a sector of d_cached states or
+    more, whose tables the caller keeps between trajectories and passes with ``fill`` False
+    (then for exactly one visit, max_visits = 1).
+
+    Parameters
+    ----------
+    state : uint64 (4,)            random stream (``kernels.rng_init(seed, index)``)
+    carry : int64 (4,)             in/out [K, j, njumps, status]: current sector, next
+                                   output index, jumps so far; status -1 while running,
+                                   else VISIT_DARK or VISIT_GROUND
+    tc : float64 (1,)              in/out time of the last jump
+    u : float64 (>= max d_K)       in/out state at the start of the visit (unit norm)
+    times : float64 (T,); jz_out : float64 (T, M)   output grid and <J_i^z> on it
+    nexc, diag, hop_tgt, hop_amp   table buffers (``build_sector`` types): with ``fill``
+                                   at least min(max d_K, d_cached - 1) rows, else sector K's
+    fill : bool;  d_cached : int
+    Q, alpha, beta, psi, low, info, jz_before   work buffers of ``sector_visit``
+    rec_t, rec_c, rec_K : (R,)     jump times, channels, sector before (R = K0 with records,
+    rec_b, rec_a : (R, M)          else 0); <J_i^z> just before and after each jump
+    stats : float64 (3,)           in/out [matvecs, segments, largest p error bound]
+    max_visits : int               return after this many visits (status stays -1)
+
+    Returns
+    -------
+    int : sector visits done in this call.  On a final status, psi[:d_K] is the final state.
+    """
+    M = sizes.size
+    record = rec_t.size > 0
+    for v in range(max_visits):
+        K = carry[0]
+        d = cum[0, K + 1] - cum[0, K]
+        if fill:
+            if d >= d_cached:
+                return v
+            fill_sector(sizes, gamma, K, cum, nexc, diag, hop_tgt, hop_amp)
+        dl = cum[0, K] - cum[0, K - 1] if K > 0 else 0
+        sector_visit(state, K, u[:d], tc[0], times, carry[1], jz_out, nexc[:d], diag[:d],
+                     hop_tgt[:d], hop_amp[:d], sizes, gamma, half, cum, m_max, m_check, tol,
+                     horizon, need_final, Q, alpha, beta, psi, low, dl, info, jz_before)
+        carry[1] = int(info[3])
+        stats[0] += info[4]
+        stats[1] += info[5]
+        stats[2] = max(stats[2], info[6])
+        status = int(info[0])
+        if status != VISIT_JUMP:
+            carry[3] = status
+            return v + 1
+        ch = int(info[2])
+        tc[0] = info[1]
+        nj = carry[2]
+        for q in range(dl):
+            u[q] = low[ch, q]
+        if record:
+            rec_t[nj] = info[1]
+            rec_c[nj] = ch
+            rec_K[nj] = K
+            for i in range(M):
+                rec_b[nj, i] = jz_before[i]
+            sector_jz(u[:dl], sizes, K - 1, half, rec_a[nj])
+        carry[0] = K - 1
+        carry[2] = nj + 1
+    return max_visits
