@@ -3,8 +3,9 @@
     python analysis/demon_views.py [--ntraj 20000] [--out analysis/figures]
 
 Writes demon_raster.png, demon_final.png, demon_photocurrent.png (passive runs, against the
-exact solver), demon_feedback_raster.png, demon_feedback.png (scan of the rule
-"close R2 when D3 >= threshold" against passive migration) and demon_summary.json.
+exact solver), demon_feedback_raster.png, demon_feedback_final.png (the chosen rule),
+demon_feedback.png (scan of the rule "close R2 when D3 >= threshold" against passive
+migration) and demon_summary.json.
 Feedback averages are not given by any master equation: they are compared with passive runs.
 """
 import argparse

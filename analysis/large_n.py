@@ -2,6 +2,7 @@
 
     OPENBLAS_NUM_THREADS=1 python analysis/large_n.py            # ~10 min on one core
     OPENBLAS_NUM_THREADS=1 python analysis/large_n.py --quick    # ~1 min, smaller ensembles
+                                                                 # -> analysis/figures/quick/
 
 For each chain, an exact ensemble of Lanczos trajectories (``run_trajectories``, the matrix-free
 engine chosen by "auto") and the mean field ("pairs" closure, the one that draws the paper's
@@ -82,8 +83,12 @@ def draw(rows, t, out):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--out", type=Path, default=HERE / "figures" / "large_n.png")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="PNG path, JSON beside it (default analysis/figures/large_n.png, "
+                         "or analysis/figures/quick/large_n.png with --quick)")
     args = ap.parse_args(argv)
+    if args.out is None:        # a quick run never overwrites the tracked full-run outputs
+        args.out = HERE / "figures" / ("quick" if args.quick else "") / "large_n.png"
     t = np.logspace(-8, 2, 120)
     rows = []
     for sizes, ntraj in CHAINS["quick" if args.quick else "full"]:

@@ -37,7 +37,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 import trajspin as ts  # noqa: E402
 from trajspin.mean_field import solve_mean_field  # noqa: E402
-from trajspin.trajectories import run_trajectories  # noqa: E402
+from trajspin.trajectories.ensemble import run_trajectories  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

@@ -1,7 +1,7 @@
 """How accurate is the mean field?  MF against the exact solver as the domains grow.
 
     python analysis/mf_accuracy.py            # about 2-3 minutes on one core
-    python analysis/mf_accuracy.py --quick    # a few chains
+    python analysis/mf_accuracy.py --quick    # a few chains, written to analysis/figures/quick/
 
 For each chain, with Delta(t) = max_i |<J_i^z>/N_i (MF) - <J_i^z>/N_i (exact)|:
 
@@ -100,8 +100,11 @@ def _fmt(row):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--out", default=os.path.join(HERE, "figures"))
+    ap.add_argument("--out", default=None,
+                    help="output folder (default analysis/figures, or analysis/figures/quick with --quick)")
     args = ap.parse_args(argv)
+    if args.out is None:        # a quick run never overwrites the tracked full-run outputs
+        args.out = os.path.join(HERE, "figures", "quick" if args.quick else "")
     os.makedirs(args.out, exist_ok=True)
     two, three = (QUICK_TWO, QUICK_THREE) if args.quick else (TWO, THREE)
     rows, big = [], []

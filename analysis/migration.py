@@ -1,7 +1,7 @@
 """Beyond the paper: how much excitation reaches the last domain, and how fast.
 
     python analysis/migration.py            # about a minute on one core
-    python analysis/migration.py --quick
+    python analysis/migration.py --quick    # written to analysis/figures/quick/
 
 1. Final relative excitation of the last domain, <J_M^z>/N_M (t -> inf), against the domain
    sizes, for domain 1 initially a fraction p = n_1/N_1 excited (p = 1, 3/4, 1/2):
@@ -131,8 +131,11 @@ def migration_times(quick):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--out", default=os.path.join(HERE, "figures"))
+    ap.add_argument("--out", default=None,
+                    help="output folder (default analysis/figures, or analysis/figures/quick with --quick)")
     args = ap.parse_args(argv)
+    if args.out is None:        # a quick run never overwrites the tracked full-run outputs
+        args.out = os.path.join(HERE, "figures", "quick" if args.quick else "")
     os.makedirs(args.out, exist_ok=True)
     start = time.perf_counter()
     fin2 = final_two_domains(args.quick)

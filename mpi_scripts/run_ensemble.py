@@ -25,7 +25,7 @@ def _parser():
         prog="run_ensemble.py",
         description="Quantum-trajectory ensemble of a trajspin chain from a TOML config "
                     "(MPI ranks via mpiexec, or one process).",
-        epilog="Config keys: see mpi_scripts/configs/default.toml and trajspin/config.py.")
+        epilog="Config keys: see mpi_scripts/configs/default.toml and trajspin/runners/config.py.")
     p.add_argument("config", help="TOML config file")
     p.add_argument("--out", required=True, help="result file (.npz), written atomically at the end")
     p.add_argument("--force", action="store_true",

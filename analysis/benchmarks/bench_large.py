@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 import trajspin
-from trajspin.krylov import (KrylovOptions, choose_method, krylov_memory_estimate,
+from trajspin.trajectories.lanczos import (KrylovOptions, choose_method, krylov_memory_estimate,
                              krylov_trajectory, run_chunk_krylov)
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -185,7 +185,7 @@ except trajspin.InputError as exc:
     out = {{"status": "refused", "error": str(exc)}}
 out["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 try:    # the estimate steady_state checks (older trajspin: the solve_master one)
-    from trajspin.master import steady_memory_estimate as estimate
+    from trajspin.exact.master import steady_memory_estimate as estimate
 except ImportError:
     estimate = trajspin.master_memory_estimate
 out["estimate_gb"] = estimate(chain) / 2**30

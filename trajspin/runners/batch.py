@@ -1,22 +1,10 @@
-"""Batch ensembles: fixed chunks, scheduled anywhere, folded in order, checkpointed.
+"""Batch ensembles: the coordinator that hands out chunks, folds them and writes the result.
 
-An ensemble of trajectories 0..n-1 is cut into the same fixed chunks that
-:func:`trajspin.trajectories.run_trajectories` accumulates (boundaries at the
-multiples of ``chunk``, at ``ntraj`` and at ``max_ntraj``).  Chunk partial sums
-may be computed on any rank in any order; the coordinator folds them strictly in
-chunk order,
-
-    S_0 = 0,   S_{c+1} = S_c + s_c       (elementwise, the same additions as the serial loop),
-
-so the sums are bitwise identical to the serial run for any number of ranks
-and after any kill and resume.  The folded prefix S_c (and chunks finished
-beyond it) is written periodically to a checkpoint file, atomically.
-
-Nothing here imports MPI: the coordinator talks to its workers through a
-*transport* object (``trajspin.runners.mpi.MPITransport``, or
-:class:`SerialTransport` for one process).  Nothing here knows the physics
-either, beyond :class:`EnsembleTask`, the adapter that calls
-:func:`trajspin.trajectories.run_chunk`.
+The chunks and the order of folding are in ``runners.chunks``, the checkpoint files in
+``runners.checkpoints``.  Nothing here imports MPI: the coordinator talks to its workers
+through a *transport* object (``trajspin.runners.mpi.MPITransport``, or
+:class:`SerialTransport` for one process).  Nothing here knows the physics either, beyond
+:class:`EnsembleTask`, the adapter that calls :class:`trajspin.trajectories.EnsemblePlan`.
 """
 from __future__ import annotations
 
