@@ -110,3 +110,28 @@ def test_predicted_time_within_4x(solver, sizes, n):
         wall = _wall(lambda: trajspin.steady_state(chain))
         est = estimate(sizes, solver)
     assert wall / 4 <= est.seconds <= 4 * wall, (est.seconds, wall)
+
+
+@pytest.mark.parametrize("sizes, kw", [((12, 6, 2), {}), ((40, 20, 10, 4), {}),
+                                       ((6, 3, 2), {"n_thermal": 0.5}), ((5, 3), {"kappa": 0.2})])
+def test_estimate_sizes_the_engine_the_run_chooses(sizes, kw):
+    """``trajspin estimate`` and the runs share one engine choice and one memory model."""
+    from trajspin.initial import resolve_initial
+    from trajspin.resources import choose_engine
+    chain = trajspin.Chain(sizes, **kw)
+    engine, need = choose_engine(chain, resolve_initial(chain, None))
+    e = estimate(chain, ntraj=10)
+    assert e.method.startswith("krylov") == (engine == "krylov")
+    assert e.breakdown["krylov" if engine == "krylov" else "tables"] == need
+
+
+def test_feedback_tables_are_in_the_memory_model():
+    from trajspin.initial import resolve_initial
+    from trajspin.resources import choose_engine, feedback_memory_estimate
+    from trajspin.trajectories import check_feedback
+    chain = trajspin.Chain((6, 3, 2))
+    init = resolve_initial(chain, None)
+    fb = check_feedback(chain, "close R2 when D3 >= 0.2")
+    plain = choose_engine(chain, init)[1]
+    with_fb = choose_engine(chain, init, feedback=fb)[1]
+    assert with_fb - plain == feedback_memory_estimate(chain, 6, len(fb.reachable_masks(2))) > 0

@@ -63,9 +63,9 @@ import math
 import numpy as np
 
 from trajspin.errors import InputError
-
+from trajspin.initial import resolve_initial
 from trajspin.model import Chain
-from trajspin.resources import (choose_method, krylov_memory_estimate, master_memory_estimate,
+from trajspin.resources import (choose_engine, general_memory_estimate, master_memory_estimate,
                                 steady_memory_estimate, table_bytes)
 from trajspin.validation import available_memory, check_initial, check_times
 
@@ -293,16 +293,19 @@ def _positive_int(value, what):
     return int(value)
 
 
-def _krylov_choice(chain, K0):
-    """("krylov" | "dense" | None, bytes or None, reason or None) from trajspin.trajectories.lanczos.
+def _engine_choice(chain, initial):
+    """(engine, table bytes, initial state) from the runs' own choice ``resources.choose_engine``.
 
-    None when it declines the chain (its message is the reason); the dense model is used then.
+    engine is "paper", "krylov" or "general"; (None, None, None) with the reason when the
+    choice refuses the chain (e.g. not the paper model and too large for the dense tables):
+    the dense model is used then, as a lower bound.
     """
     try:
-        method = choose_method(chain, K0)
-        return method, (int(krylov_memory_estimate(chain, K0)) if method == "krylov" else None), None
-    except InputError as exc:           # e.g. not the paper model and too large for dense
-        return None, None, str(exc).splitlines()[0]
+        init = resolve_initial(chain, initial)
+        engine, need = choose_engine(chain, init)
+        return engine, int(need), init, None
+    except InputError as exc:
+        return None, None, None, str(exc).splitlines()[0]
 
 
 def _initial_sector(chain, initial):
@@ -384,11 +387,11 @@ def estimate(chain, solver="trajectories", ntraj=1000, times=None, initial=None,
                      "engine keeps more tables; memory and time are lower bounds")
     run_bytes = 8 * 8 * T * M
     if solver == "trajectories":
-        choice, kry_bytes, declined = _krylov_choice(chain, K0)
+        choice, need, _, declined = _engine_choice(chain, initial)
         setup_f, per_f = trajectory_features(d, M, T)
         if choice == "krylov":
             method = "krylov (matrix-free)"
-            breakdown = {"krylov": kry_bytes, "run": run_bytes, "baseline": BASELINE_BYTES}
+            breakdown = {"krylov": need, "run": run_bytes, "baseline": BASELINE_BYTES}
             nnz = (1 + 2 * (M - 1)) * d                  # G_K = sum_c L_c^T L_c, row sparsity
             setup = COSTS["krylov_state"] * float(np.sum(d[d >= 2048]))
             if COSTS["krylov_jump"] is None:
@@ -400,7 +403,7 @@ def estimate(chain, solver="trajectories", ntraj=1000, times=None, initial=None,
                             + COSTS["traj_point"] * T * M + COSTS["traj_const"])
         else:
             method = "dense spectral"
-            breakdown = {"tables": table_bytes(chain, K0),
+            breakdown = {"tables": table_bytes(chain, K0) if need is None else need,
                          "eigh transient": 8 * EIGH_TRANSIENT * d_max**2,
                          "run": run_bytes, "baseline": BASELINE_BYTES}
             setup, per_traj = _cost(setup_f), _cost(per_f)
@@ -410,7 +413,12 @@ def estimate(chain, solver="trajectories", ntraj=1000, times=None, initial=None,
         notes.append(f"time assumes {ranks} free core(s); at most K0 = {K0} jumps per trajectory")
     elif solver == "master":
         method = "sector cascade"
-        breakdown = {"blocks": master_memory_estimate(chain, K0), "output": 8 * T * (2 * M + K0),
+        blocks = master_memory_estimate(chain, K0)
+        if not chain.is_paper_model or not exact_k0:
+            _, _, init, _ = _engine_choice(chain, initial)
+            if init is not None:
+                blocks = general_memory_estimate(chain, init, max(T, 1))
+        breakdown = {"blocks": blocks, "output": 8 * T * (2 * M + K0),
                      "baseline": BASELINE_BYTES}
         setup, per_traj = 0.0, 0.0
         seconds = _cost(master_features(d, M, T))

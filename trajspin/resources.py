@@ -23,7 +23,8 @@ from trajspin.sectors import sector_basis, sector_dims
 from trajspin.validation import available_memory
 
 __all__ = ["master_memory_estimate", "steady_memory_estimate", "general_memory_estimate",
-           "trajectory_memory_estimate", "table_bytes", "records_memory_estimate", "general_plan", "krylov_memory_estimate",
+           "trajectory_memory_estimate", "table_bytes", "records_memory_estimate",
+           "feedback_memory_estimate", "general_plan", "krylov_memory_estimate",
            "check_countable", "check_K0", "check_paper", "bytes_per_state", "choose_method",
            "choose_engine", "packed_size", "LU_CACHE", "KRYLOV_MAX", "CACHED_DIM",
            "DEFAULT_MAX_DENSE_DIM"]
@@ -106,6 +107,17 @@ def packed_size(dims) -> int:
 
 
 # ---------------------------------------------------------------------------- trajectories
+
+def feedback_memory_estimate(chain, K0, n_patterns) -> int:
+    """Bytes of the feedback tables: the no-jump spectra of ``n_patterns`` reservoir patterns.
+
+    Each pattern (a set of open reservoirs) has its own eigenvalues and eigenvectors of
+    G_K = sum_{c open} gamma_c L_c^T L_c for sectors 0..K0 (sum d_K + sum d_K^2 doubles), kept
+    once per pattern and once more stacked for the kernel: 16 n_patterns (sum d_K + sum d_K^2).
+    """
+    d = sector_basis(chain).dims[: K0 + 1].astype(float)
+    return int(16 * n_patterns * (np.sum(d) + np.sum(d**2)))
+
 
 def records_memory_estimate(chain, K_top, ntraj, records) -> int:
     """Bytes of the jump records of ``ntraj`` trajectories (``JumpRecords``).
@@ -326,4 +338,7 @@ def choose_engine(chain, init, names=("jz",), records="none", feedback=None, met
     if plain and method != "dense":
         if method == "krylov" or choose_method(chain, K0) == "krylov":
             return "krylov", krylov_memory_estimate(chain, K0)
-    return "paper", trajectory_memory_estimate(chain, K0)
+    need = trajectory_memory_estimate(chain, K0)
+    if feedback is not None:
+        need += feedback_memory_estimate(chain, K0, len(feedback.reachable_masks(chain.M - 1)))
+    return "paper", need
