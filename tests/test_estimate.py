@@ -135,3 +135,21 @@ def test_feedback_tables_are_in_the_memory_model():
     plain = choose_engine(chain, init)[1]
     with_fb = choose_engine(chain, init, feedback=fb)[1]
     assert with_fb - plain == feedback_memory_estimate(chain, 6, len(fb.reachable_masks(2))) > 0
+
+
+@pytest.mark.parametrize("sizes, n, tmax", [((2, 1), 1e3, 5.0), ((4, 2), 100.0, 5.0),
+                                            ((3, 2, 1), 50.0, 5.0)])
+def test_warm_chains_count_their_jumps(sizes, n, tmax):
+    """Warm reservoirs: the estimate's jump count bounds the measured one within 4x, and the
+    note no longer claims at most K0 jumps (n_thermal = 1e6 once took 900x the estimate)."""
+    from trajspin.estimate import warm_jumps
+    chain = trajspin.Chain(sizes, n_thermal=n)
+    times = trajspin.time_grid(tmax, 3, tmax / 10, "log", include_zero=True)
+    res = trajspin.run_trajectories(chain, times, 20, seed=2, progress=False)
+    measured = res.meta["njumps_sum"] / 20
+    predicted = warm_jumps(chain, tmax)
+    assert measured <= predicted <= 4 * measured, (measured, predicted)
+    e = estimate(chain, ntraj=20, times=times)
+    assert any("warm reservoirs" in note for note in e.notes)
+    assert not any("at most K0" in note for note in e.notes)
+    assert e.seconds_per_traj >= 7.5e-07 * predicted
