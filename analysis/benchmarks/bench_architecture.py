@@ -108,7 +108,6 @@ def start_side(label, rev, tmp, names):
     Parameters
     ----------
     label : {"old", "new"}
-        Names the extraction and numba cache sub-directories.
     rev : str or None
         Git revision for ``git archive``; None imports the repository root.
     tmp : Path
@@ -173,10 +172,12 @@ def main():
     import numpy as np
     sides = {"old": describe(args.base), "new": describe(args.new)}
     load = {"start": os.getloadavg()[0]}
-    print(f"old: {sides['old']}\nnew: {sides['new']}\nload average at start: {load['start']:.2f}", flush=True)
+    print(f"old: {sides['old']}\nnew: {sides['new']}\nload average at start: {load['start']:.2f}",
+          flush=True)
     runs = {n: {"old": [], "new": []} for n in names}
     with tempfile.TemporaryDirectory(prefix="bench_arch_") as tmp:
-        procs = {k: start_side(k, rev, Path(tmp), names) for k, rev in (("old", args.base), ("new", args.new))}
+        procs = {k: start_side(k, rev, Path(tmp), names)
+                 for k, rev in (("old", args.base), ("new", args.new))}
         try:
             t0 = time.perf_counter()
             ready = {k: ask(p) for k, p in procs.items()}  # both compile at the same time
@@ -193,26 +194,30 @@ def main():
                 p.kill()
             raise
         for p in procs.values():
-            p.stdin.close(), p.wait()
+            p.stdin.close()
+            p.wait()
     load["end"] = os.getloadavg()[0]
-    print(f"\n{'workload':<19}{'old wall':>9}{'new wall':>9}{'ratio':>7}{'old cpu':>9}{'new cpu':>9}{'ratio':>7}"
-          f"  {args.clock:<5}{'max|d jz|':>10}")
+    print(f"\n{'workload':<19}{'old wall':>9}{'new wall':>9}{'ratio':>7}{'old cpu':>9}{'new cpu':>9}"
+          f"{'ratio':>7}  {args.clock:<5}{'max|d jz|':>10}")
     rows = []
     for n in names:
         best = {k: {c: min(r[c] for r in runs[n][k]) for c in ("wall", "cpu")} for k in ("old", "new")}
         ratio = {c: best["new"][c] / best["old"][c] for c in ("wall", "cpu")}
-        diff = float(np.max(np.abs(np.array(runs[n]["old"][-1]["jz"]) - np.array(runs[n]["new"][-1]["jz"]))))
+        jz = [np.array(runs[n][k][-1]["jz"]) for k in ("old", "new")]
+        diff = float(np.max(np.abs(jz[0] - jz[1])))
         verdict = "PASS" if ratio[args.clock] <= args.target else "MISS"
         print(f"{n:<19}{best['old']['wall']:9.3f}{best['new']['wall']:9.3f}{ratio['wall']:7.3f}"
-              f"{best['old']['cpu']:9.3f}{best['new']['cpu']:9.3f}{ratio['cpu']:7.3f}  {verdict:<5}{diff:10.1e}")
+              f"{best['old']['cpu']:9.3f}{best['new']['cpu']:9.3f}{ratio['cpu']:7.3f}"
+              f"  {verdict:<5}{diff:10.1e}")
         rows.append({"workload": n, "best": best, "ratio": ratio, "verdict": verdict, "max_abs_diff_jz": diff,
-                     **{f"{k}_{c}": [r[c] for r in runs[n][k]] for k in ("old", "new") for c in ("wall", "cpu")}})
+                     **{f"{k}_{c}": [r[c] for r in runs[n][k]] for k in runs[n] for c in ("wall", "cpu")}})
     print(f"load average at end: {load['end']:.2f}")
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"sides": sides, "workers": ready, "repeats": args.repeats, "target": args.target,
-                                "clock": args.clock, "grid": [1e-4, TMAX, POINTS, "log"], "load_1min": load,
-                                "date": time.strftime("%Y-%m-%d %H:%M:%S"), "rows": rows}, indent=1))
+    path.write_text(json.dumps({"sides": sides, "workers": ready, "repeats": args.repeats,
+                                "target": args.target, "clock": args.clock, "load_1min": load,
+                                "grid": [1e-4, TMAX, POINTS, "log"], "rows": rows,
+                                "date": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=1))
     print(f"written {path}")
 
 
