@@ -11,9 +11,10 @@ import pytest
 import naive
 import trajspin as ts
 from trajspin.initial import resolve_initial
-from trajspin.mean_field.solver import (MI, ONE, P, Z, InitialMoments, MeanFieldBreakdown,
-                                 MeanFieldModel, channel_action, initial_moments,
-                                 mean_field_equations, solve_mean_field)
+from trajspin.mean_field.algebra import MI, ONE, P, Z, channel_action
+from trajspin.mean_field.equations import MeanFieldModel
+from trajspin.mean_field.moments import InitialMoments, initial_moments
+from trajspin.mean_field.solver import MeanFieldBreakdown, mean_field_equations, solve_mean_field
 
 
 def _dense(sizes):
