@@ -12,6 +12,18 @@ __all__ = ["time_grid"]
 def time_grid(tmax, points, tmin=1e-4, spacing="log", include_zero=False) -> np.ndarray:
     """``points`` times from ``tmin`` to ``tmax`` (log or linear spacing), optionally with t = 0 first.
 
+    Parameters
+    ----------
+    tmax : float
+        Last time, in units of 1/gamma.
+    points : int
+        Number of times from tmin to tmax.
+    tmin : float
+        First time (> 0 for a log grid; default 1e-4), units of 1/gamma.
+    spacing : {"log", "linear"}
+    include_zero : bool
+        Put t = 0 (the initial state) first.
+
     Returns
     -------
     ndarray, shape (points,) or (points + 1,)

@@ -57,19 +57,39 @@ NORM_TOL = 1e-10          # |norm - 1| allowed for a user state vector
 
 @dataclass(frozen=True)
 class Dicke:
-    """Dicke state |j = N/2, m = n - N/2> of one domain (n excitations)."""
+    """Dicke state |j = N/2, m = n - N/2> of one domain (n excitations).
+
+    Parameters
+    ----------
+    n : int
+        Excitations, 0..N (also the strings "excited" = N, "ground" = 0, "half" = N // 2).
+    """
     n: int
 
 
 @dataclass(frozen=True)
 class SpinsUp:
-    """Product state with k of the domain's spins up (averaged over which ones)."""
+    """Product state with k of the domain's spins up (averaged over which ones).
+
+    A mixture over total spin j = N/2 - k .. N/2 with Clebsch-Gordan weights ("up:k").
+
+    Parameters
+    ----------
+    k : int
+        Spins up, 0..N.
+    """
     k: int
 
 
 @dataclass(frozen=True)
 class Coherent:
-    """Coherent spin state: each spin cos(theta/2)|up> + sin(theta/2)|down>."""
+    """Coherent spin state: each spin cos(theta/2)|up> + sin(theta/2)|down>.
+
+    Parameters
+    ----------
+    theta : float
+        Polar angle in radians (0: all up, pi: all down; "coherent:theta").
+    """
     theta: float
 
 
@@ -182,6 +202,11 @@ class InitialState:
         What was asked for, for result metadata.
     basis_state : tuple of int or None
         Excitations n_i when the state is one coupled Dicke basis state (fast paths).
+
+    Parameters
+    ----------
+    chain : Chain
+    components, label, basis_state : as the attributes (build it with :func:`resolve_initial`)
     """
 
     def __init__(self, chain, components, label, basis_state=None):
@@ -192,6 +217,7 @@ class InitialState:
 
     @property
     def weights(self) -> np.ndarray:
+        """Weights of the mixture's components, shape (number of components,), summing to 1."""
         return np.array([c[0] for c in self.components])
 
     def sector_weights(self, c) -> np.ndarray:
@@ -251,6 +277,7 @@ class InitialState:
         return (np.asarray(self.chain.sizes) - np.asarray(sizes2j)) // 2
 
     def to_dict(self):
+        """{"label": what was asked for} (result metadata)."""
         return {"label": self.label}
 
     def __repr__(self):
@@ -265,6 +292,10 @@ def resolve_initial(chain, initial=None) -> InitialState:
     chain : Chain
     initial : None, sequence of per-domain items, InitialState, or ndarray (prod(N_i + 1),)
         None is paper eq. (4) (domain 1 excited, the rest in the ground state).
+
+    Returns
+    -------
+    InitialState
     """
     if isinstance(initial, InitialState):
         if initial.chain != chain:

@@ -104,6 +104,11 @@ def thermal_occupation(temperature, omega0):
     omega0 : float
         Angular frequency of the spins in rad/s (omega0 = 2 pi f; 10 GHz is 2 pi 1e10).
 
+    Returns
+    -------
+    ndarray, shape of ``temperature``
+        Mean number of quanta in the mode (dimensionless, >= 0).
+
     Examples
     --------
     >>> round(float(thermal_occupation(1.6, 2 * np.pi * 1e10)), 4)     # paper Fig. S1
@@ -166,6 +171,7 @@ class Schedule:
 
     @property
     def n_pieces(self) -> int:
+        """Number P of constant intervals (switch times + 1)."""
         return self.factors.shape[0]
 
     @property
@@ -178,12 +184,14 @@ class Schedule:
         return int(np.searchsorted(self.switch_times, t, side="right"))
 
     def check(self, n_reservoirs):
+        """This schedule, after checking it has one factor column per shared reservoir."""
         if self.factors.shape[1] != n_reservoirs:
             raise InputError(f"schedule: factors need one column per shared reservoir "
                              f"({n_reservoirs}), got {self.factors.shape[1]}")
         return self
 
     def to_dict(self) -> dict:
+        """Plain lists that recreate the schedule (``Schedule(**d)``)."""
         return {"switch_times": self.switch_times.tolist(), "factors": self.factors.tolist()}
 
     @classmethod
@@ -304,6 +312,7 @@ class Chain:
 
     @property
     def has_local(self) -> bool:
+        """True if some domain has a reservoir of its own (kappa_i > 0)."""
         return bool(np.any(self.kappa > 0))
 
     @property

@@ -55,6 +55,17 @@ def master_memory_estimate(chain, K0=None) -> int:
 
     Per sector: V, D, M number weights (M + 2) d_K^2 doubles, (M - 1) feed
     matrices d_K d_{K+1}, the state and a complex work copy (3 d_K^2 doubles).
+
+    Parameters
+    ----------
+    chain : Chain
+    K0 : int, optional
+        Highest sector the state occupies.
+
+    Returns
+    -------
+    int
+        Bytes, 8 ((M + 5) sum d_K^2 + (M - 1) sum d_K d_{K+1}).
     """
     d = sector_basis(chain).dims[: (chain.sizes[0] if K0 is None else K0) + 1].astype(float)
     d_up = np.append(d[1:], 0.0)
