@@ -24,7 +24,8 @@ def make_views(chain, ntraj=5000, seed=1, initial=None, feedback=None, folder=".
     Writes ``{prefix}raster.png`` (``show`` trajectories: conditional <J_i^z>/N_i with a jump
     raster per reservoir), ``{prefix}final.png`` (the last domain's final excitation sorted by
     the number of quanta, with the exact conditional means) and ``{prefix}photocurrent.png``
-    (jump rate per reservoir from the records over the exact rate; passive runs only).
+    (jump rate per reservoir from the records over the exact rate; passive runs only).  The
+    figures are saved and released from pyplot (``trajspin.demon.views`` returns them instead).
 
     Returns
     -------
@@ -38,10 +39,12 @@ def make_views(chain, ntraj=5000, seed=1, initial=None, feedback=None, folder=".
                            feedback=fb, progress=progress)
     recs = ens.records
     sizes = np.asarray(chain.sizes, dtype=float)
-    files = {}
     trs = [trajectory(chain, times, seed=seed, index=k, initial=initial, feedback=fb)
            for k in _interesting(recs, show)]
-    files["raster"] = plot_raster(trs, os.path.join(folder, f"{prefix}raster.png"))
+    names = (["raster"] if trs else []) + (["photocurrent"] if fb is None else []) + ["final"]
+    files = {name: os.path.join(folder, f"{prefix}{name}.png") for name in names}
+    if trs:
+        plot_raster(trs, files["raster"])
     stats = counting_statistics(ens)
     q_res, s_res = energy_balance(ens)
     summary = {"chain": chain.to_dict(), "ntraj": ens.ntraj, "seed": seed,
@@ -74,10 +77,8 @@ def make_views(chain, ntraj=5000, seed=1, initial=None, feedback=None, folder=".
         ref = bin_average(times, rates, edges)
         ok = err > 0
         summary["photocurrent_max_z"] = float((np.abs(rate - ref)[ok] / err[ok]).max())
-        files["photocurrent"] = plot_photocurrent(
-            ens, os.path.join(folder, f"{prefix}photocurrent.png"), edges, times[1:], rates[1:])
-    files["final"] = plot_final_histograms(ens, os.path.join(folder, f"{prefix}final.png"),
-                                           exact=exact, bins=bins)
+        plot_photocurrent(ens, files["photocurrent"], edges, times[1:], rates[1:])
+    plot_final_histograms(ens, files["final"], exact=exact, bins=bins)
     summary["files"] = files
     return summary, ens
 

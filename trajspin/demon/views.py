@@ -1,87 +1,67 @@
-"""The demon's views drawn with matplotlib (optional: ``pip install trajspin[plot]``)."""
+"""The demon's views drawn with matplotlib (optional: ``pip install 'trajspin[plot]'``).
+
+Each view returns its matplotlib Figure; saving is the caller's choice (``fig.savefig``), or
+pass ``path=`` to save it there and release it from pyplot (the figure is still returned).
+"""
 from __future__ import annotations
 
 import numpy as np
 
 from trajspin.demon.statistics import as_records, conditional_final_jz, photocurrent
+from trajspin.errors import InputError
+from trajspin.results.plotting import COLORS, need_pyplot, plot_trajectory, save_figure
 
 __all__ = ["plot_raster", "plot_final_histograms", "plot_photocurrent", "plot_feedback_comparison"]
 
 
 # ---------------------------------------------------------------------------- views
 
-COLORS = ["#c2185b", "#1f5fbf", "#d4a017", "#2e9e7f", "#6a3d9a", "#444444"]
-
-
-def _plt():
-    import matplotlib
-    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
-def plot_raster(trajectories, path, title=None):
+def plot_raster(trajectories, path=None, title=None):
     """A few trajectories: conditional <J_i^z>/N_i against time, with a jump raster per reservoir.
 
     Parameters
     ----------
     trajectories : sequence of Trajectory (same chain and time grid; log-spaced times look best)
-    path : str   PNG written here
+        One panel each (``trajspin.results.plot_trajectory`` on a log time axis).
+    path : str, optional
+        Save the figure there (PNG) and release it from pyplot.
+
+    Returns
+    -------
+    fig : matplotlib Figure
     """
-    plt = _plt()
+    plt = need_pyplot()
     trs = list(trajectories)
+    if not trs:
+        raise InputError("plot_raster needs at least one trajectory")
     chain = trs[0].chain
-    C = chain.M - 1
     fig, axes = plt.subplots(len(trs), 1, figsize=(8, 1.9 * len(trs) + 0.8), sharex=True,
                              constrained_layout=True, squeeze=False)
-    t = trs[0].times
-    pos = t > 0
-    for ax, tr in zip(axes[:, 0], trs):
-        y = tr.jz_over_n
-        for i in range(chain.M):
-            ax.plot(t[pos], y[pos, i], color=COLORS[i % len(COLORS)], lw=1.4,
-                    label=f"D{i + 1} (N={chain.sizes[i]})")
-        # raster: one row of ticks per reservoir above the traces
-        for c in range(C):
-            base = 0.58 + 0.09 * c
-            times = tr.jump_times[tr.jump_channels == c]
-            ax.vlines(times, base, base + 0.07, color="k" if c == 0 else "#777777", lw=1.2)
-            ax.text(t[pos][0], base + 0.035, f"R{c + 1} ", ha="right", va="center", fontsize=7)
-            if tr.reservoirs_open is not None and tr.reservoirs_open.size:
-                closed = np.nonzero(((tr.reservoirs_open >> c) & 1) == 0)[0]
-                if closed.size:
-                    tc = tr.jump_times[closed[0]]
-                    ax.plot([tc, t[-1]], [base + 0.035] * 2, color="#d62728", lw=2.5, alpha=0.5,
-                            solid_capstyle="butt")
-        ax.axhline(0, color="gray", lw=0.4)
-        ax.set_ylim(-0.55, 0.6 + 0.09 * C)
-        ax.set_yticks([-0.5, 0, 0.5])
+    for k, (ax, tr) in enumerate(zip(axes[:, 0], trs)):
+        plot_trajectory(tr, ax, xscale="log", legend=False, lw=1.4)
+        ax.title.set_fontsize(8)
         ax.set_ylabel(r"$\langle J_i^z\rangle_c/N_i$", fontsize=8)
-        quanta = ", ".join(f"R{c + 1}: {q}" for c, q in enumerate(tr.quanta))
-        ax.set_title(f"trajectory {tr.index}: {tr.jump_times.size} quanta ({quanta}); "
-                     f"D{chain.M} ends at {tr.final_jz[-1] / chain.sizes[-1]:+.3f}", fontsize=8,
-                     loc="left")
-        ax.grid(alpha=0.25, lw=0.3)
-    axes[-1, 0].set_xscale("log")
-    axes[-1, 0].set_xlabel(r"$\gamma t$")
-    axes[0, 0].legend(fontsize=7, loc="lower left", ncol=chain.M)
-    if any(tr.feedback is not None for tr in trs):
-        axes[0, 0].plot([], [], color="#d62728", lw=2.5, alpha=0.5, label="reservoir closed")
-        axes[0, 0].legend(fontsize=7, loc="lower left", ncol=chain.M + 1)
+        if k < len(trs) - 1:
+            ax.set_xlabel("")
+    handles, labels = [], []
+    for ax in axes[:, 0]:                      # one legend: the domains, "reservoir closed" once
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    axes[0, 0].legend(handles, labels, fontsize=7, loc="lower left", ncol=len(labels))
     fig.suptitle(title or f"{chain!r}: conditional states and the quanta each reservoir took",
                  fontsize=10)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
-def plot_final_histograms(ensemble, path, domain=-1, exact=None, title=None, bins=30):
+def plot_final_histograms(ensemble, path=None, domain=-1, exact=None, title=None, bins=30):
     """Histograms of a domain's final <J_i^z>/N_i, one per number of quanta, stacked.
 
     ``exact``: :func:`exact_conditional_final_jz` (marks the exact conditional means).
+    ``path``: save the figure there and release it from pyplot.  Returns the Figure.
     """
-    plt = _plt()
+    plt = need_pyplot()
     recs = as_records(ensemble)
     chain = ensemble.chain
     sizes = np.asarray(chain.sizes, dtype=float)
@@ -124,20 +104,26 @@ def plot_final_histograms(ensemble, path, domain=-1, exact=None, title=None, bin
     bx.set_title("conditional mean (number of runs on top)", fontsize=8)
     fig.suptitle(title or f"{chain!r}, {len(recs)} trajectories: where domain {dom + 1} ends, "
                  f"sorted by the number of quanta", fontsize=10)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
-def plot_photocurrent(ensemble, path, edges, exact_times=None, exact_rates=None, title=None):
-    """Jump rate of each reservoir from the records (points ± s.e.) over the exact rate."""
-    plt = _plt()
+def plot_photocurrent(ensemble, path=None, edges=None, exact_times=None, exact_rates=None,
+                      title=None):
+    """Jump rate of each reservoir from the records (points ± s.e.) over the exact rate.
+
+    ``edges``: time bins (default 30 log-spaced bins over the ensemble's positive times);
+    ``exact_times``, ``exact_rates`` (T, M-1): the exact rates, drawn as lines.
+    ``path``: save the figure there and release it from pyplot.  Returns the Figure.
+    """
+    plt = need_pyplot()
+    if edges is None:
+        t = ensemble.times[ensemble.times > 0]
+        edges = np.geomspace(t[0], t[-1], 31)
     centres, rate, err = photocurrent(ensemble, edges)
     chain = ensemble.chain
     C = chain.M - 1
     fig, ax = plt.subplots(figsize=(7.5, 4.5), constrained_layout=True)
     for c in range(C):
-        col = COLORS[(c + 3) % len(COLORS)] if C > 1 else COLORS[3]
         col = ["#2e9e7f", "#6a3d9a", "#d4a017", "#444444"][c % 4]
         if exact_rates is not None:
             ax.plot(exact_times, exact_rates[:, c], color=col, lw=1.5,
@@ -158,17 +144,18 @@ def plot_photocurrent(ensemble, path, edges, exact_times=None, exact_rates=None,
     ax.legend(fontsize=8)
     ax.set_title(title or f"{chain!r}: photocurrent of each reservoir, {len(as_records(ensemble))} "
                  f"trajectories", fontsize=9)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
-def plot_feedback_comparison(passive, scans, path, domain=-1, title=None):
+def plot_feedback_comparison(passive, scans, path=None, domain=-1, title=None):
     """Final <J_domain^z>/N_domain: passive vs a scan of feedback thresholds.
 
     scans : dict {label: [(threshold, RecordedEnsemble), ...]}
+    path : str, optional   save the figure there and release it from pyplot
+
+    Returns the Figure.
     """
-    plt = _plt()
+    plt = need_pyplot()
     chain = passive.chain
     dom = domain % chain.M
     N = chain.sizes[dom]
@@ -204,6 +191,4 @@ def plot_feedback_comparison(passive, scans, path, domain=-1, title=None):
     bx.grid(alpha=0.3, lw=0.3)
     fig.suptitle(title or f"{chain!r}: the demon closes reservoirs on the record "
                  f"(not a master-equation average)", fontsize=10)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

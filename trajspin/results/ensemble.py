@@ -7,7 +7,8 @@ import numpy as np
 
 from trajspin.errors import InputError
 from trajspin.outputs import atomic_savez
-from trajspin.results.base import Result, format_table
+from trajspin.results.base import Result, format_table, html_table
+from trajspin.results.plotting import plot_series
 
 __all__ = ["EnsembleResult"]
 
@@ -164,6 +165,41 @@ class EnsembleResult(Result):
                 + format_table(self.times, self.jz_over_n, self.jz_over_n_err, sizes=self.chain.sizes))
 
     __repr__ = __str__
+
+    def plot(self, ax=None, band=1.0, xscale="linear", label=None, **line_kw):
+        """Draw the mean <J_i^z>/N_i against gamma t with a ± standard-error band per domain.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Drawn into when given (e.g. over ``master(...).plot()``), else a new figure.
+        band : float
+            Half-width of the band in standard errors (``jz_over_n_err``); 0: no band.
+            Fewer than two trajectories draw no band.
+        xscale : {"linear", "log"}
+        label : str, optional
+            Put in front of the legend labels.
+        **line_kw
+            Passed to ``ax.plot``.
+
+        Returns
+        -------
+        ax : matplotlib Axes, with M lines and M bands
+        """
+        return plot_series(self, ax, self.jz_over_n_err, band, xscale, label,
+                           title=f"{self.ntraj} trajectories: {self.chain!r}", **line_kw)
+
+    def _summary_items(self):
+        obs = self.meta.get("observables", ())
+        return super()._summary_items() + [
+            ("engine", self.meta.get("engine")),
+            ("trajectories", f"{self.ntraj} (seed {self.seed}; values ± standard error)"),
+            ("ended dark", self.ndark),
+            ("jumps per trajectory", f"{self.njumps_sum / max(self.ntraj, 1):.2f}"),
+            ("observables", ", ".join(obs) if len(obs) > 1 else None)]
+
+    def _html_values(self):
+        return html_table(self.times, self.jz_over_n, self.jz_over_n_err, sizes=self.chain.sizes)
 
 
 def _coalesce(ranges):

@@ -61,3 +61,28 @@ class MeanFieldResult(MasterResult):
 
     __repr__ = __str__
 
+    def plot(self, ax=None, xscale="linear", label=None, **line_kw):
+        """Draw <J_i^z>/N_i against gamma t, one line per domain (needs matplotlib); a dashed
+        vertical line marks where the closure broke down (``breakdown_time``), if it did.
+
+        Parameters and return as :meth:`MasterResult.plot`.
+        """
+        ax = super().plot(ax, xscale, label, **line_kw)
+        if self.breakdown_time is not None:
+            ax.axvline(self.breakdown_time, color="gray", ls="--", lw=1,
+                       label="closure breaks down")
+            ax.legend(fontsize=7)
+        return ax
+
+    def _plot_title(self):
+        return f"mean field ({self.meta.get('closure')} closure): {self.chain!r}"
+
+    def _summary_items(self):
+        n = self.meta.get("n_thermal")
+        bd = self.breakdown_time
+        items = [kv for kv in super()._summary_items() if kv[0] != "max |trace - 1|"]
+        return items + [
+            ("closure", f"{self.meta.get('closure')} ({len(self.labels)} moments)"),
+            ("n_thermal", n if n and any(n) else None),
+            ("closure broke down at gamma t", None if bd is None else f"{bd:.4g} (NaN after)")]
+

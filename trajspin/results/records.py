@@ -202,6 +202,12 @@ class RecordedEnsemble(EnsembleResult):
 
     __repr__ = __str__
 
+    def _summary_items(self):
+        fb = self.feedback
+        return super()._summary_items() + [
+            ("records", None if self.records is None else str(self.records)),
+            ("feedback", "; ".join(fb["rules"]) if fb else None)]
+
     @classmethod
     def from_file_arrays(cls, chain, arrays, meta):
         """Build from the arrays and meta of a result file (the ``trajspin.load`` hook)."""
