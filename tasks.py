@@ -3,13 +3,16 @@
 
     python3 tasks.py main    # the main job: an MPI ensemble of the built-in default chain
     python3 tasks.py test    # the whole test suite
+    python3 tasks.py docs    # the documentation site in docs/_build/html (warnings are errors)
 
 Set-up: a virtual environment in .venv (created once), the project installed into it with
 the MPI (mpi4py + the MPICH wheel from PyPI), plotting and test extras.  Re-runs reuse it
-unless pyproject.toml changed.
+unless pyproject.toml changed.  `docs` also installs the docs extra (Sphinx, numpydoc,
+sphinx-gallery, furo) into the same .venv.
 """
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -34,6 +37,18 @@ def setup():
     subprocess.run([str(PY), "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True)
     subprocess.run([str(PY), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[mpi,plot,test]"],
                    check=True)
+    stamp.write_text(want)
+
+
+def setup_docs():
+    setup()
+    stamp = VENV / ".trajspin-docs-installed"
+    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == want:
+        return
+    print("[setup] installing trajspin with its docs extra (Sphinx, numpydoc, sphinx-gallery, furo)",
+          flush=True)
+    subprocess.run([str(PY), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[docs]"], check=True)
     stamp.write_text(want)
 
 
@@ -67,10 +82,26 @@ def tests(extra):
     return subprocess.run(cmd, env=env(), cwd=ROOT).returncode
 
 
+def docs(extra):
+    out = ROOT / "docs" / "_build"
+    if out.exists():                     # a clean build: -W only sees warnings of pages it reads
+        shutil.rmtree(out)
+    cmd = [str(PY), "-m", "sphinx", "-W", "--keep-going", "-b", "html", str(ROOT / "docs"),
+           str(out / "html"), *extra]
+    print("[docs]", " ".join(cmd), flush=True)
+    rc = subprocess.run(cmd, env=env(), cwd=ROOT).returncode
+    if rc == 0:
+        print(f"[docs] open {out / 'html' / 'index.html'}", flush=True)
+    return rc
+
+
 if __name__ == "__main__":
-    if len(sys.argv) < 2 or sys.argv[1] not in ("main", "test"):
+    if len(sys.argv) < 2 or sys.argv[1] not in ("main", "test", "docs"):
         print(__doc__)
         sys.exit(2)
+    if sys.argv[1] == "docs":
+        setup_docs()
+        sys.exit(docs(sys.argv[2:]))
     setup()
     if sys.argv[1] == "main":
         main_job(sys.argv[2:])

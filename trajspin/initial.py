@@ -57,7 +57,7 @@ NORM_TOL = 1e-10          # |norm - 1| allowed for a user state vector
 
 @dataclass(frozen=True)
 class Dicke:
-    """Dicke state |j = N/2, m = n - N/2> of one domain (n excitations).
+    """Dicke state ``|j = N/2, m = n - N/2>`` of one domain (n excitations).
 
     Parameters
     ----------

@@ -15,7 +15,7 @@ methods (LSODA with the dense analytic Jacobian, or BDF / Radau with a sparse on
 1e-10, so that superradiant rates ~ gamma N_1 = 10^8 gamma are handled stiffly.  A schedule
 makes the rates piecewise constant: the equations are integrated piece by piece, with the
 switch times as integration boundaries.  The integration stops (later times NaN, a
-``MeanFieldBreakdown`` warning) once some |<J_i^z>|/N_i leaves [-1/2, 1/2], unless
+``MeanFieldBreakdown`` warning) once some ``|<J_i^z>|/N_i`` leaves [-1/2, 1/2], unless
 ``past_breakdown=True``.
 """
 from __future__ import annotations
@@ -115,7 +115,7 @@ def solve_mean_field(chain, times, initial=None, n_thermal=None, closure="pairs"
         Stiff integrator of ``scipy.integrate.solve_ivp``; None picks LSODA (dense
         analytic Jacobian) up to 200 moments, BDF (sparse Jacobian) beyond.
     past_breakdown : bool
-        Keep integrating after some |<J_i^z>|/N_i leaves [-1/2, 1/2] and return those values
+        Keep integrating after some ``|<J_i^z>|/N_i`` leaves [-1/2, 1/2] and return those values
         (with the ``MeanFieldBreakdown`` warning and ``meta["breakdown_time"]``) instead of
         NaN: what the closure itself does there, e.g. "paper" on (10^6, 10^4, 10^2) stays
         bounded, <J_3^z>/N_3 overshooting to ~0.56 near gamma t = 1.1e-3.  Not physics.

@@ -22,24 +22,35 @@ RECORD_PREFIX = "rec_"
 class JumpRecords:
     """The records of an ordered set of trajectories (flat arrays, offsets per trajectory).
 
-    Per trajectory (length n, in trajectory-index order):
-
-    index : int64 (n,)             global trajectory index
-    njumps : int64 (n,)            quanta taken (= jumps)
-    excitation_left : int64 (n,)   excitation K of the final state
-    dark : bool (n,)               frozen with excitation left
-    final_jz : float64 (n, M)      <J_i^z> of the t -> infinity conditional state
-    quanta : int64 (n, M-1)        quanta taken by each reservoir
-    final_open : int64 (n,)        bit mask of the reservoirs open at the end (bit c: reservoir c)
-    first_jump_time : float64 (n,) inf when the trajectory never jumped
-
-    Per jump (only when ``full``; length J = sum(njumps); trajectory k owns
-    ``offsets[k]:offsets[k+1]``):
-
-    jump_time : float64 (J,);  jump_reservoir : int64 (J,)
-    jump_excitation : int64 (J,)   excitation K just before the jump (K - 1 after)
-    jz_before, jz_after : float64 (J, M)   conditional <J_i^z> just before / after the jump
-    reservoirs_open : int64 (J,)   bit mask of open reservoirs after the jump (feedback)
+    Attributes
+    ----------
+    index : int64 ndarray, shape (n,)
+        Global trajectory index (n trajectories, in index order).
+    njumps : int64 ndarray, shape (n,)
+        Quanta taken (= jumps).
+    excitation_left : int64 ndarray, shape (n,)
+        Excitation K of the final state.
+    dark : bool ndarray, shape (n,)
+        Frozen with excitation left.
+    final_jz : float64 ndarray, shape (n, M)
+        <J_i^z> of the t -> infinity conditional state.
+    quanta : int64 ndarray, shape (n, M-1)
+        Quanta taken by each reservoir.
+    final_open : int64 ndarray, shape (n,)
+        Bit mask of the reservoirs open at the end (bit c: reservoir c).
+    first_jump_time : float64 ndarray, shape (n,)
+        Time of the first jump, in 1/gamma (inf when the trajectory never jumped).
+    jump_time : float64 ndarray, shape (J,)
+        Every jump's time (only when ``full``; J = sum(njumps), trajectory k owns
+        ``offsets[k]:offsets[k+1]``); likewise the per-jump fields below.
+    jump_reservoir : int64 ndarray, shape (J,)
+        Reservoir that took the quantum.
+    jump_excitation : int64 ndarray, shape (J,)
+        Excitation K just before the jump (K - 1 after).
+    jz_before, jz_after : float64 ndarray, shape (J, M)
+        Conditional <J_i^z> just before / after the jump.
+    reservoirs_open : int64 ndarray, shape (J,)
+        Bit mask of open reservoirs after the jump (feedback).
     """
 
     SUMMARY = ("index", "njumps", "excitation_left", "dark", "final_jz", "quanta", "final_open",
