@@ -138,7 +138,8 @@ def test_feedback_tables_are_in_the_memory_model():
 
 
 @pytest.mark.parametrize("sizes, n, tmax", [((2, 1), 1e3, 5.0), ((4, 2), 100.0, 5.0),
-                                            ((3, 2, 1), 50.0, 5.0)])
+                                            ((3, 2, 1), 50.0, 5.0), ((20, 2), 0.3, 100.0),
+                                            ((12, 6, 2), 0.5, 20.0)])
 def test_warm_chains_count_their_jumps(sizes, n, tmax):
     """Warm reservoirs: the estimate's jump count bounds the measured one within 4x, and the
     note no longer claims at most K0 jumps (n_thermal = 1e6 once took 900x the estimate)."""
@@ -153,3 +154,19 @@ def test_warm_chains_count_their_jumps(sizes, n, tmax):
     assert any("warm reservoirs" in note for note in e.notes)
     assert not any("at most K0" in note for note in e.notes)
     assert e.seconds_per_traj >= 7.5e-07 * predicted
+
+
+@pytest.mark.parametrize("sizes, initial", [((10, 3), None), ((10, 3), [10, 0]), ((10, 3), [9, 0]),
+                                            ((10, 3, 1), None), ((10, 3), ["excited", 0])])
+def test_estimate_and_steady_state_take_the_same_route(sizes, initial):
+    """The two-domain closed form is one decision (resources.steady_closed_form) for the
+    solver and for the estimate; (10^9, 10^3) is priced at milliseconds, not refused."""
+    from trajspin.resources import steady_closed_form
+    chain = trajspin.Chain(sizes)
+    closed = steady_closed_form(chain, initial)
+    res = trajspin.steady_state(chain, initial=initial, progress=False)
+    assert res.meta["solver"].startswith("total-spin") == closed
+    e = estimate(chain, "steady", initial=initial)
+    assert e.method.startswith("total-spin") == closed
+    big = estimate((10**9, 10**3), "steady")
+    assert big.fits and big.seconds < 1

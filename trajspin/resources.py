@@ -24,7 +24,7 @@ from trajspin.validation import available_memory
 
 __all__ = ["master_memory_estimate", "steady_memory_estimate", "general_memory_estimate",
            "trajectory_memory_estimate", "table_bytes", "records_memory_estimate",
-           "feedback_memory_estimate", "general_plan", "krylov_memory_estimate",
+           "feedback_memory_estimate", "is_paper_initial", "steady_closed_form", "general_plan", "krylov_memory_estimate",
            "check_countable", "check_K0", "check_paper", "bytes_per_state", "choose_method",
            "choose_engine", "packed_size", "LU_CACHE", "KRYLOV_MAX", "CACHED_DIM",
            "DEFAULT_MAX_DENSE_DIM"]
@@ -115,6 +115,27 @@ def packed_size(dims) -> int:
     """n = sum_K d_K (d_K + 1)/2: length of the packed upper triangles of all sector blocks."""
     d = np.asarray(dims, dtype=float)
     return int(np.sum(d * (d + 1) / 2))
+
+
+def is_paper_initial(chain, initial) -> bool:
+    """True for the paper's eq. (4) asked for by default (None) or as excitations (N_1, 0, ..)."""
+    if initial is None:
+        return True
+    if not isinstance(initial, (list, tuple)) or len(initial) != chain.M:
+        return False
+    want = [chain.sizes[0]] + [0] * (chain.M - 1)
+    return all(isinstance(n, (int, np.integer)) and not isinstance(n, (bool, np.bool_))
+               and int(n) == w for n, w in zip(initial, want))
+
+
+def steady_closed_form(chain, initial=None, names=("jz",), keep_blocks=False) -> bool:
+    """True when ``steady_state`` takes the two-domain closed form (``exact.two_domain``).
+
+    The paper model with M = 2 from eq. (4), <J_i^z> only, no blocks kept: t -> infinity
+    through the total spin J = J_1 + J_2 alone, O(N_2) time and memory at any N_1.
+    """
+    return (chain.is_paper_model and chain.M == 2 and tuple(names) == ("jz",)
+            and not keep_blocks and is_paper_initial(chain, initial))
 
 
 # ---------------------------------------------------------------------------- trajectories
