@@ -18,9 +18,10 @@ from trajspin.trajectories import Trajectory, trajectory, run_trajectories
 from trajspin.mean_field import solve_mean_field, mean_field_equations
 from trajspin.estimate import estimate, Estimate
 from trajspin import demon
+from trajspin.runners.sweep import sweep
 
 __all__ = ["Chain", "InputError", "NumericalError", "Schedule", "thermal_occupation", "Dicke", "SpinsUp", "Coherent",
            "InitialState", "resolve_initial", "OBSERVABLES", "solve_master", "steady_state", "master_memory_estimate",
            "MasterResult", "SteadyStateResult", "EnsembleResult", "load", "Trajectory", "trajectory",
            "run_trajectories", "time_grid", "solve_mean_field", "mean_field_equations",
-           "MeanFieldResult", "estimate", "Estimate", "demon", "__version__"]
+           "MeanFieldResult", "estimate", "Estimate", "demon", "sweep", "__version__"]

@@ -86,6 +86,17 @@ def _common(p, grid=True):
                    help="refuse before any work if trajspin estimate predicts more than S seconds")
 
 
+SWEEP_HELP = """\
+a sweep config is an ensemble config ([chain], [times], [run]) plus a [sweep] table:
+  [sweep]
+  mode = "grid"          # every combination of the axes (or "list": their k-th values together)
+  solver = "steady"      # steady, master, trajectories, mean_field (or a list: an axis)
+  N1 = [4, 8, 16, 32]    # axes: sizes, N1..N9, gamma, n_thermal, temperature, kappa,
+                         #       n_thermal_local, initial, seed, ntraj
+read the result with trajspin.load(OUT): .values(domain), .to_table(), .plot(x=...)
+"""
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="trajspin", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -135,6 +146,18 @@ def build_parser():
                    help="which run to estimate (default trajectories)")
     p.add_argument("--ntraj", type=int, default=1000, help="number of trajectories (default 1000)")
     p.add_argument("--ranks", type=int, default=1, help="MPI ranks on this machine (default 1)")
+    p = sub.add_parser("sweep", help="many points from a TOML config with a [sweep] table, "
+                                      "in this process (mpi_scripts/run_sweep.py: on MPI ranks)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=SWEEP_HELP)
+    p.add_argument("config", help="TOML config with a [sweep] table "
+                                  "(e.g. mpi_scripts/configs/sweep_eq5.toml)")
+    p.add_argument("--out", required=True, help="result file (.npz), written atomically at the "
+                                                "end; finished points wait in OUT.points/")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUT.points/ (finished points are not redone)")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing --out that another config wrote")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, summary only")
     return parser
 
 
@@ -223,11 +246,26 @@ def _initial_items(items):
     return [int(x) if x.lstrip("-").isdigit() else x for x in items]
 
 
+def _sweep(args):
+    """``trajspin sweep``: exit 0, or 1 when some points failed (the file marks them)."""
+    result = trajspin.sweep(args.config, args.out, resume=args.resume, force=args.force,
+                            progress=not args.quiet)
+    print(result)
+    print(f"result in {args.out}: {len(result.coords)} points")
+    if result.failed.any():
+        print(f"error: {int(result.failed.sum())} point(s) failed (see the warning above); "
+              f"rerun with --resume to retry them", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv=None):
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     args = build_parser().parse_args(argv)
     reserved = None
     try:
+        if args.command == "sweep":                     # reserves its own output
+            return _sweep(args)
         if getattr(args, "out", None) is not None:     # checked and created before any work
             reserved = ReservedOutput(args.out, "--out", overwrite=args.force)
         return _run(args, reserved)
@@ -238,7 +276,9 @@ def main(argv=None):
         print(f"error: {exc}", file=sys.stderr)
         return 3
     except KeyboardInterrupt:
-        print("interrupted; nothing was written", file=sys.stderr)
+        kept = ("; finished points stay in the .points folder next to --out (rerun with "
+                "--resume)") if args.command == "sweep" else ""
+        print(f"interrupted; nothing was written{kept}", file=sys.stderr)
         return 130
     finally:
         if reserved is not None:

@@ -13,6 +13,7 @@ from trajspin.results.base import EXTRA_OBSERVABLES, MasterResult, SteadyStateRe
 from trajspin.results.ensemble import EnsembleResult
 from trajspin.results.mean_field import MeanFieldResult
 from trajspin.results.records import RECORD_PREFIX, RecordedEnsemble
+from trajspin.results.sweep import SweepResult
 from trajspin.validation import available_memory
 
 __all__ = ["load", "load_records", "read_result_file"]
@@ -89,6 +90,8 @@ def _build(header, arrays, path):
         return EnsembleResult.from_file_arrays(chain, arrays, meta)
     if kind == "mean_field":
         return MeanFieldResult(chain, arrays["times"], arrays["moments"], meta["labels"], meta)
+    if kind == "sweep":
+        return SweepResult.from_file_arrays(arrays, meta)
     raise InputError(f"{path}: unknown result kind {kind!r}")
 
 
