@@ -214,6 +214,23 @@ def test_cli_unwritable_destination_fails_before_the_work(tmp_path):
     assert code == 2 and time.perf_counter() - t0 < 10.0
 
 
+def test_a_killed_save_leaves_no_stray_for_the_next_cli_run(tmp_path):
+    """Temporaries of dead processes of this host go; a live writer's and other hosts' stay."""
+    import socket
+    import subprocess
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    host = socket.gethostname().replace("-", "_")
+    out = tmp_path / "r.npz"
+    stray = tmp_path / f".tmp-r.npz-{host}-{dead.pid}-abc123.npz"
+    live = tmp_path / f".tmp-r.npz-{host}-{os.getpid()}-def456.npz"
+    other_host = tmp_path / f".tmp-r.npz-elsewhere-{dead.pid}-ghi789.npz"
+    for p in (stray, live, other_host):
+        p.write_bytes(b"half a save")
+    assert _cli("--out", str(out)) == 0
+    assert _temporaries(tmp_path) == sorted([live.name, other_host.name])
+
+
 def test_save_refuses_an_existing_file_unless_asked(tmp_path):
     res = steady_state(Chain([4, 2, 1]))
     path = res.save(tmp_path / "s.npz")

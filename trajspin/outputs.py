@@ -10,6 +10,7 @@ socket or symbolic link) is always refused; an existing regular file only with `
 from __future__ import annotations
 
 import os
+import socket
 import stat
 import tempfile
 
@@ -17,7 +18,8 @@ import numpy as np
 
 from trajspin.errors import InputError
 
-__all__ = ["check_output_path", "ReservedOutput", "atomic_savez", "fsync_folder"]
+__all__ = ["check_output_path", "ReservedOutput", "atomic_savez", "fsync_folder",
+           "remove_dead_temporaries"]
 
 
 def check_output_path(path, what="output", overwrite=False):
@@ -63,6 +65,53 @@ def fsync_folder(folder):
         os.close(fd)
 
 
+def _temp_prefix(path) -> str:
+    """``.tmp-<name>-<host>-<pid>-``: whose temporary file it is, so strays can be told apart."""
+    host = socket.gethostname().replace("-", "_")
+    return f".tmp-{os.path.basename(path)}-{host}-{os.getpid()}-"
+
+
+def remove_dead_temporaries(path) -> int:
+    """Delete temporary files of ``path`` left by processes of this host that no longer run.
+
+    A save killed midway (SIGKILL, power loss) leaves ``.tmp-<name>-<host>-<pid>-*.npz``;
+    a file whose process is alive, or that another host wrote, is never touched.
+
+    Returns
+    -------
+    int
+        Number of files removed.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    host = socket.gethostname().replace("-", "_")
+    head = f".tmp-{os.path.basename(path)}-{host}-"
+    removed = 0
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return 0
+    for name in names:
+        pid = name[len(head):].split("-", 1)[0] if name.startswith(head) else ""
+        if not (pid.isdigit() and name.endswith(".npz")) or _alive(int(pid)):
+            continue
+        try:
+            os.unlink(os.path.join(folder, name))
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
+def _alive(pid) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:          # exists, owned by someone else
+        return True
+    return True
+
+
 class ReservedOutput:
     """A checked destination and its temporary file, created now, filled later.
 
@@ -79,8 +128,9 @@ class ReservedOutput:
         self.path = check_output_path(path, what, overwrite)
         self.what, self.overwrite = what, overwrite
         self.folder = os.path.dirname(os.path.abspath(self.path))
+        remove_dead_temporaries(self.path)
         try:
-            fd, self.tmp = tempfile.mkstemp(prefix=f".tmp-{os.path.basename(self.path)}-",
+            fd, self.tmp = tempfile.mkstemp(prefix=_temp_prefix(self.path),
                                             suffix=".npz", dir=self.folder)
         except OSError as exc:
             raise InputError(f"{what}: cannot create a file in {self.folder}: "
