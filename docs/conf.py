@@ -12,7 +12,9 @@
 #
 # Only the public API is documented: the top-level names of ``trajspin`` and the module
 # ``trajspin.demon``.  Never point autodoc at an internal module path (trajspin.master,
-# trajspin.kernels, ...): the internals move between subpackages.
+# trajspin.kernels, ...): the internals move between subpackages.  One exception:
+# ``trajspin.results.sweep.SweepResult`` (api/sweeps.rst), the class ``trajspin.sweep`` and
+# ``trajspin.load`` return, which has no top-level name (yet).
 import os
 import re
 import subprocess
@@ -85,6 +87,10 @@ sphinx_gallery_conf = {
 html_theme = "furo"
 html_title = f"trajspin {release}"
 html_static_path = []
+# ARCHITECTURE.md (the package's layers, for contributors) is linked from index.rst; it is
+# copied as it is next to index.html, so the link works in the built site without a copy of
+# its text in these pages.
+html_extra_path = ["../ARCHITECTURE.md"]
 html_show_sourcelink = False
 
 
@@ -131,10 +137,11 @@ def write_cli_reference():
         parts += [title + "\n", "-" * len(title) + "\n\n", _literal(text), "\n"]
     (out / "cli_reference.rst").write_text("".join(parts))
 
-    runner = _run_help([sys.executable, str(ROOT / "mpi_scripts" / "run_ensemble.py"), "--help"])
-    (out / "run_ensemble_help.rst").write_text(
-        ".. This file is written by docs/conf.py at every build; do not edit.\n\n"
-        + _literal(runner))
+    for script in ("run_ensemble", "run_sweep"):       # the MPI runners (user_guide/mpi.rst)
+        runner = _run_help([sys.executable, str(ROOT / "mpi_scripts" / f"{script}.py"), "--help"])
+        (out / f"{script}_help.rst").write_text(
+            ".. This file is written by docs/conf.py at every build; do not edit.\n\n"
+            + _literal(runner))
 
 
 write_cli_reference()

@@ -401,7 +401,7 @@ def test_paper_cascade_and_general_cascade_agree_on_every_observable():
 def test_krylov_result_does_not_depend_on_shift_ladder_and_windows(monkeypatch):
     """Beyond dense sizes: a Fig. S1-like chain on a 1e-4..1e3 log grid, default shifts/windows
     against one shift per octave and short windows (a posteriori error control, tol 1e-12)."""
-    import trajspin.exact.general as eg
+    import trajspin.exact.packed as eg
     chain = Chain((6, 3, 2), temperature=1.6, omega0=2 * np.pi * 1e10)
     t = np.concatenate([[0.0], np.logspace(-4, 3, 60)])
     a = trajspin.solve_master(chain, t, observables="coherence")

@@ -131,8 +131,10 @@ class Schedule:
 
     Parameters
     ----------
-    switch_times : sequence of float, shape (P-1,)   strictly increasing, > 0
+    switch_times : sequence of float, shape (P-1,)
+        Interval edges, units of 1/gamma; strictly increasing, > 0.
     factors : array_like, shape (P, M-1)
+        Rate factor of each shared reservoir in each interval (dimensionless, >= 0).
 
     Examples
     --------
@@ -196,6 +198,18 @@ class Schedule:
 
     @classmethod
     def from_dict(cls, d):
+        """The schedule of :meth:`to_dict` (result headers, configs).
+
+        Parameters
+        ----------
+        d : dict
+            ``{"switch_times": [...] (P-1 times, units of 1/gamma), "factors": [[...]] (P rows
+            of M-1 factors)}``.
+
+        Returns
+        -------
+        Schedule
+        """
         return cls(d["switch_times"], d["factors"])
 
     def __eq__(self, other):

@@ -29,7 +29,7 @@ __all__ = ["master_memory_estimate", "steady_memory_estimate", "general_memory_e
            "choose_engine", "packed_size", "LU_CACHE", "KRYLOV_MAX", "CACHED_DIM",
            "DEFAULT_MAX_DENSE_DIM"]
 
-# General exact solver (``trajspin.exact.general``): cached LU factorisations of shifted
+# General exact solver (``trajspin.exact.packed``): cached LU factorisations of shifted
 # generators, and the largest Krylov dimension before a window is shrunk.
 LU_CACHE = 3
 KRYLOV_MAX = 60

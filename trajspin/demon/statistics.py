@@ -56,17 +56,34 @@ def full_records(obj):
 class CountingStatistics:
     """Full counting statistics of the quanta the reservoirs took (t -> infinity).
 
+    C = M - 1 shared reservoirs; n_c is the number of quanta reservoir c took in one
+    trajectory (dimensionless counts), n = sum_c n_c.
+
+    Parameters
+    ----------
+    quanta : array_like of int, shape (ntraj, C)
+        Quanta taken by each reservoir in each trajectory (``JumpRecords.quanta``).
+
     Attributes
     ----------
     ntraj : int
+        Trajectories counted.
     joint : dict {(n_1, ..., n_C): probability}
-    joint_array : ndarray, shape (n_max + 1,) * C    the same, dense
-    total : ndarray, shape (n_max + 1,)  P(n) of the total n = sum_c n_c
-    total_err : ndarray                  its binomial standard error
+        The joint distribution P(n_1, ..., n_C), only the values that occurred.
+    joint_array : ndarray, shape (n_max + 1,) * C
+        The same, dense (n_max the largest n_c seen).
+    total : ndarray, shape (n_max_total + 1,)
+        P(n) of the total n = sum_c n_c.
+    total_err : ndarray, shape (n_max_total + 1,)
+        Its binomial standard error, sqrt(P (1 - P) / (ntraj - 1)).
     mean, mean_err : ndarray, shape (C,)
+        Mean quanta <n_c> per reservoir and its standard error.
     covariance : ndarray, shape (C, C)
-    fano : ndarray, shape (C,)           variance / mean of each reservoir
-    cumulants_total : ndarray, shape (4,)   first four cumulants of n
+        Covariance of the n_c (unbiased).
+    fano : ndarray, shape (C,)
+        Fano factor Var(n_c) / <n_c> of each reservoir (NaN where <n_c> = 0).
+    cumulants_total : ndarray, shape (4,)
+        First four cumulants of n: mean, variance, third and fourth cumulant.
     """
 
     def __init__(self, quanta):
@@ -108,7 +125,23 @@ class CountingStatistics:
 
 
 def counting_statistics(records) -> CountingStatistics:
-    """Joint distribution and moments of the quanta taken by each reservoir (records or ensemble)."""
+    """Joint distribution and moments of the quanta taken by each reservoir (t -> infinity).
+
+    At zero temperature the total n fixes the excitation left, K_final = K_0 - n, so P(n)
+    equals the exact steady-state sector weight Tr rho_{K_0 - n}(inf)
+    (:func:`exact_conditional_final_jz`).
+
+    Parameters
+    ----------
+    records : RecordedEnsemble or JumpRecords
+        An ensemble run with ``records="summaries"`` or ``"full"`` (or its ``records``).
+
+    Returns
+    -------
+    CountingStatistics
+        ``joint``, ``total`` (P(n)), ``mean`` (C,), ``covariance`` (C, C), ``fano`` (C,),
+        ``cumulants_total`` (4,), with C = M - 1 reservoirs.
+    """
     return CountingStatistics(as_records(records).quanta)
 
 
@@ -119,12 +152,21 @@ def first_jump_distribution(records, bins=40):
 
     Parameters
     ----------
-    bins : int or array_like   edges (default 40 log-spaced bins over the sampled range)
+    records : RecordedEnsemble or JumpRecords
+        An ensemble run with ``records="summaries"`` or ``"full"`` (or its ``records``).
+    bins : int or array_like
+        Number of bins (log-spaced over the sampled range; default 40), or the bin edges,
+        units of 1/gamma.
 
     Returns
     -------
-    edges : ndarray (B + 1,);  density : ndarray (B,)  (normalised over all trajectories, so it
-    integrates to the fraction that ever jumps);  never : float  fraction that never jumps
+    edges : ndarray, shape (B + 1,)
+        Bin edges, units of 1/gamma.
+    density : ndarray, shape (B,)
+        Probability density per unit time (units of gamma), normalised over all
+        trajectories, so it integrates to the fraction that ever jumps.
+    never : float
+        Fraction of trajectories that never jump.
     """
     recs = as_records(records)
     t = recs.first_jump_time
@@ -137,8 +179,22 @@ def first_jump_distribution(records, bins=40):
 
 
 def waiting_times(records, reservoir=None):
-    """Times between consecutive jumps (the first from t = 0), for jumps of ``reservoir``
-    (0-based; None: every jump), as a flat array."""
+    """Times between consecutive jumps of each trajectory (the first measured from t = 0).
+
+    Parameters
+    ----------
+    records : RecordedEnsemble or JumpRecords
+        An ensemble run with ``records="full"`` (or its ``records``): every jump is needed.
+    reservoir : int, optional
+        Keep only the waits that end in a jump of this shared reservoir (0-based, 0 .. M-2);
+        None (default): every jump.
+
+    Returns
+    -------
+    ndarray, shape (J',)
+        The waiting times, units of 1/gamma, trajectory by trajectory in index order (J' the
+        number of jumps kept; J = sum of ``njumps`` when ``reservoir`` is None).
+    """
     recs = full_records(records)
     off = recs.offsets
     prev = np.zeros(recs.jump_time.size)
@@ -157,10 +213,20 @@ def photocurrent(records, edges):
     rate_c(bin) = (quanta of reservoir c in the bin) / (ntraj * bin width); it estimates
     gamma_c <L_c^dag L_c>(t) averaged over the bin (:func:`exact_jump_rates`).
 
+    Parameters
+    ----------
+    records : RecordedEnsemble or JumpRecords
+        An ensemble run with ``records="full"`` (or its ``records``): every jump is needed.
+    edges : array_like, shape (B + 1,)
+        Increasing bin edges, units of 1/gamma.
+
     Returns
     -------
-    centres : ndarray (B,)  geometric centres of the bins
-    rate, err : ndarray (B, C)  mean rate and its standard error (over trajectories)
+    centres : ndarray, shape (B,)
+        Geometric centres of the bins (arithmetic if the first edge is 0), units of 1/gamma.
+    rate, err : ndarray, shape (B, C)
+        Mean rate of each of the C = M - 1 reservoirs and its standard error over
+        trajectories, quanta per unit time (units of gamma).
     """
     recs = full_records(records)
     edges = np.asarray(edges, dtype=float)
@@ -185,7 +251,28 @@ def photocurrent(records, edges):
 
 
 def bin_average(times, values, edges, points=64):
-    """Average of a smooth curve values(t) (shape (T, C)) over each bin, by interpolation in log t."""
+    """Average of a sampled curve over each bin: (1/(b - a)) integral_a^b values(t) dt.
+
+    The curve is interpolated linearly between its samples and integrated by the trapezoid
+    rule on ``points`` points per bin; used to compare :func:`exact_jump_rates` with
+    :func:`photocurrent`.
+
+    Parameters
+    ----------
+    times : array_like, shape (T,)
+        Increasing sample times, units of 1/gamma.
+    values : ndarray, shape (T, C)
+        The curve at those times, C columns (e.g. rates, units of gamma).
+    edges : array_like, shape (B + 1,)
+        Bin edges, units of 1/gamma, inside [times[0], times[-1]].
+    points : int
+        Interpolation points per bin.
+
+    Returns
+    -------
+    ndarray, shape (B, C)
+        The average of each column over each bin, in the units of ``values``.
+    """
     out = np.empty((len(edges) - 1, values.shape[1]))
     for k, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
         s = np.linspace(a, b, points)
@@ -199,14 +286,23 @@ def bin_average(times, values, edges, points=64):
 def conditional_final_jz(records, by="total"):
     """<J_i^z>(inf)/N_i conditioned on the record.
 
+    Given n quanta it estimates the exact steady-state block rho_{K_0 - n}(inf), normalised
+    (:func:`exact_conditional_final_jz`).
+
     Parameters
     ----------
+    records : RecordedEnsemble
+        An ensemble run with ``records="summaries"`` or ``"full"`` (the ensemble, not bare
+        records: it knows its chain, hence N_i).
     by : {"total", "reservoir"}
         Condition on the total number of quanta n, or on the quanta per reservoir (n_1, ..).
 
     Returns
     -------
-    dict {key: (count, mean (M,), standard error (M,))}, keys n or tuples, sorted
+    dict {key: (count, mean, err)}
+        Keys n (int) or (n_1, ..., n_C) tuples, sorted; ``count`` trajectories with that
+        record, ``mean`` ndarray (M,) of their final <J_i^z>/N_i (dimensionless, in
+        [-1/2, 1/2]) and ``err`` (M,) its standard error (inf for a single trajectory).
     """
     recs = as_records(records)
     sizes = _sizes(recs, records)
@@ -234,7 +330,24 @@ def _sizes(recs, obj):
 
 
 def probability_above(records, domain=-1, threshold=0.25):
-    """Probability (± standard error) that <J_domain^z>(inf)/N_domain >= threshold."""
+    """Probability (± standard error) that <J_d^z>(inf)/N_d >= threshold for domain d.
+
+    Parameters
+    ----------
+    records : RecordedEnsemble
+        An ensemble run with ``records="summaries"`` or ``"full"`` (the ensemble, not bare
+        records: it knows its chain, hence N_i).
+    domain : int
+        Index of the domain d (0-based; -1 the last).
+    threshold : float
+        Threshold on the final <J_d^z>/N_d (dimensionless, in [-1/2, 1/2]).
+
+    Returns
+    -------
+    p, err : float
+        The fraction of trajectories at or above the threshold and its binomial standard
+        error sqrt(p (1 - p) / (ntraj - 1)).
+    """
     recs = as_records(records)
     sizes = _sizes(recs, records)
     x = recs.final_jz[:, domain] / sizes[domain] >= threshold
@@ -247,9 +360,22 @@ def energy_balance(records, initial_excitation=None):
     """Per trajectory: excitation left + quanta taken - initial excitation (0 at T = 0), and
     the excitation of the final conditional state sum_i (<J_i^z> + N_i/2) - excitation left.
 
+    Parameters
+    ----------
+    records : RecordedEnsemble
+        An ensemble run with ``records="summaries"`` or ``"full"`` (the ensemble, not bare
+        records: it knows its chain, hence N_i).
+    initial_excitation : int, optional
+        Initial excitation K_0 (quanta); default the sum of ``meta["initial"]`` (the
+        excitation of each domain's initial Dicke state).
+
     Returns
     -------
-    quanta_residual : int64 (n,);  state_residual : float64 (n,)
+    quanta_residual : int64 ndarray, shape (n,)
+        Excitation left + quanta taken - K_0, per trajectory (quanta; 0 at zero temperature).
+    state_residual : float64 ndarray, shape (n,)
+        sum_i (<J_i^z> + N_i/2) of the final conditional state - excitation left (quanta;
+        0 up to rounding).
     """
     recs = as_records(records)
     sizes = _sizes(recs, records)

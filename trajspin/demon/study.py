@@ -25,13 +25,48 @@ def make_views(chain, ntraj=5000, seed=1, initial=None, feedback=None, folder=".
     raster per reservoir), ``{prefix}final.png`` (the last domain's final excitation sorted by
     the number of quanta, with the exact conditional means) and ``{prefix}photocurrent.png``
     (jump rate per reservoir from the records over the exact rate; passive runs only).  The
-    figures are saved and released from pyplot (``trajspin.demon.views`` returns them instead).
+    figures are saved and released from pyplot (the views of ``trajspin.demon`` return their
+    Figures instead).  Needs matplotlib.
+
+    Parameters
+    ----------
+    chain : Chain
+        The chain (the paper's model for ``feedback``).
+    ntraj : int
+        Trajectories of the ensemble.
+    seed : int
+        Seed of the ensemble; trajectory k draws from (seed, k) alone.
+    initial : optional
+        Initial state, as for every solver (default: the paper's eq. 4, domain 1 excited).
+    feedback : Feedback, Rule, str or sequence of them, optional
+        Rules that switch reservoirs on the record (e.g. ``"close R2 when D3 >= 0.3"``);
+        then there is no exact reference and no photocurrent view.
+    folder : str or PathLike
+        Where the PNG files go (it must exist).
+    prefix : str
+        Start of the file names.
+    show : int
+        Trajectories in the raster view (spread over the last domain's final excitation).
+    tmax, tmin : float
+        Last and first positive time of the log-spaced grid, units of 1/gamma (t = 0 is
+        added).
+    points : int
+        Points of the time grid.
+    bins : int
+        Histogram bins of the final-excitation view.
+    progress : bool
+        Show a progress bar over trajectories.
 
     Returns
     -------
-    summary : dict (JSON-ready numbers: counting statistics, conditional means against the
-              exact blocks, energy balance, photocurrent agreement, file names)
+    summary : dict
+        JSON-ready numbers: mean quanta per reservoir (C,) with errors, Fano factors, P(total
+        n), the last domain's mean final <J^z>/N with its error, P(<J^z>/N >= 0.25), the
+        largest energy-balance residuals; for passive runs also the exact P(n), the largest
+        z-score against it, the largest deviation of the conditional means from the exact
+        blocks and the largest photocurrent z-score; and ``files`` (view name -> path).
     ensemble : RecordedEnsemble
+        The ensemble with full records.
     """
     fb = check_feedback(chain, feedback)
     times = time_grid(tmax, points, tmin, "log", include_zero=True)

@@ -58,8 +58,28 @@ def plot_raster(trajectories, path=None, title=None):
 def plot_final_histograms(ensemble, path=None, domain=-1, exact=None, title=None, bins=30):
     """Histograms of a domain's final <J_i^z>/N_i, one per number of quanta, stacked.
 
-    ``exact``: :func:`exact_conditional_final_jz` (marks the exact conditional means).
-    ``path``: save the figure there and release it from pyplot.  Returns the Figure.
+    Left: the histogram over trajectories, stacked by the number of quanta taken; right: the
+    conditional mean given n quanta (:func:`conditional_final_jz`).
+
+    Parameters
+    ----------
+    ensemble : RecordedEnsemble
+        An ensemble run with ``records="summaries"`` or ``"full"``.
+    path : str, optional
+        Save the figure there (PNG) and release it from pyplot.
+    domain : int
+        Index of the domain (0-based; -1 the last).
+    exact : dict, optional
+        :func:`exact_conditional_final_jz` of the same chain and initial state: marks the
+        exact conditional means.
+    title : str, optional
+        Replaces the default title.
+    bins : int
+        Histogram bins over [-1/2, 1/2].
+
+    Returns
+    -------
+    fig : matplotlib Figure
     """
     plt = need_pyplot()
     recs = as_records(ensemble)
@@ -111,9 +131,25 @@ def plot_photocurrent(ensemble, path=None, edges=None, exact_times=None, exact_r
                       title=None):
     """Jump rate of each reservoir from the records (points ± s.e.) over the exact rate.
 
-    ``edges``: time bins (default 30 log-spaced bins over the ensemble's positive times);
-    ``exact_times``, ``exact_rates`` (T, M-1): the exact rates, drawn as lines.
-    ``path``: save the figure there and release it from pyplot.  Returns the Figure.
+    Parameters
+    ----------
+    ensemble : RecordedEnsemble
+        An ensemble run with ``records="full"``.
+    path : str, optional
+        Save the figure there (PNG) and release it from pyplot.
+    edges : array_like, shape (B + 1,), optional
+        Time bins, units of 1/gamma (default 30 log-spaced bins over the ensemble's positive
+        times).
+    exact_times : array_like, shape (T,), optional
+        Times of ``exact_rates``, units of 1/gamma (positive: the time axis is logarithmic).
+    exact_rates : ndarray, shape (T, M-1), optional
+        :func:`exact_jump_rates` at those times (units of gamma), drawn as lines.
+    title : str, optional
+        Replaces the default title.
+
+    Returns
+    -------
+    fig : matplotlib Figure
     """
     plt = need_pyplot()
     if edges is None:
@@ -148,12 +184,27 @@ def plot_photocurrent(ensemble, path=None, edges=None, exact_times=None, exact_r
 
 
 def plot_feedback_comparison(passive, scans, path=None, domain=-1, title=None):
-    """Final <J_domain^z>/N_domain: passive vs a scan of feedback thresholds.
+    """Final <J_d^z>/N_d of domain d: passive vs a scan of feedback thresholds.
 
+    Left: the mean final value (± 2 standard errors) against the threshold, over the passive
+    band; right: its histogram, passive and the best rule.
+
+    Parameters
+    ----------
+    passive : RecordedEnsemble
+        The ensemble without feedback.
     scans : dict {label: [(threshold, RecordedEnsemble), ...]}
-    path : str, optional   save the figure there and release it from pyplot
+        For each kind of rule, its ensembles at a few thresholds (same chain).
+    path : str, optional
+        Save the figure there (PNG) and release it from pyplot.
+    domain : int
+        Index of the domain d (0-based; -1 the last).
+    title : str, optional
+        Replaces the default title.
 
-    Returns the Figure.
+    Returns
+    -------
+    fig : matplotlib Figure
     """
     plt = need_pyplot()
     chain = passive.chain

@@ -1,33 +1,19 @@
-"""Exact density-matrix evolution in the excitation-sector blocks.
+"""Exact density-matrix evolution in the excitation-sector blocks: the public entry points.
 
-Public entry points: ``solve_master`` and ``steady_state``, for every chain and initial state.
-The paper model (zero temperature, shared reservoirs only, no schedule) started in one coupled
-Dicke basis state runs the original cascade described below, unchanged; everything else
-(finite temperature, local reservoirs, schedules, mixtures and superpositions as initial
-states) runs ``trajspin.exact.general`` once per effective chain of the initial state
-(``trajspin.initial``) and sums the weighted observables.
+``solve_master`` (against time) and ``steady_state`` (t -> infinity), for every chain and
+initial state.  Each request is validated and checked against the memory and time budgets,
+then handed to one of three paths:
 
-Starting from a state inside one sector K0, rho stays block diagonal,
-rho = ⊕_K rho_K, and at zero temperature the blocks form a cascade
-
-    d rho_K / dt = -1/2 {G_K, rho_K} + sum_c gamma_c L_c rho_{K+1} L_c^T      (K = K0 .. 0)
-
-(the Hamiltonian omega0 sum_i J_i^z is a constant on each sector and drops out).
-In the eigenbasis of each G_K = V_K diag(lam_K) V_K^T the generator is
-A = -D + N with D[a, b] = (lam_a + lam_b)/2 diagonal and N the sector-lowering
-feed B_c X B_c^T, B_c = sqrt(gamma_c) V_K^T L_c V_{K+1}.  An implicit-Euler step
-(I - tau A)^{-1} is therefore one top-down sweep over sectors, and it is the
-resolvent of a Lindblad generator: an exactly completely-positive,
-trace-preserving map.  Steps are extrapolated (Aitken-Neville over the harmonic
-sequence, order chosen per step up to 8) with adaptive step size at local
-error 1e-12, landing exactly
-on every output time.  Storage is sum_K d_K^2 numbers, never (prod(N_i + 1))^2.
-
-Why not a rational (CRAM/Pade) exponential per output interval: the cascade is
-deep and highly non-normal (feed >> eigenvalue gaps along superradiant ladders),
-and a rational approximation that is accurate to 1e-16 on the negative real axis
-was measured wrong by O(1) for (N1, N2) = (1000, 10) at gamma*h = 1e-3; the
-extrapolated, error-controlled sweeps have no such failure.
+* the paper model (zero temperature, shared reservoirs only, no schedule) started in one
+  coupled Dicke basis state: the sector cascade (``trajspin.exact.cascade``) from that state,
+  with <J_i^z>, sector populations and jump rates read in the cascade's eigenbasis;
+* two domains of the paper model from eq. (4), t -> infinity, <J_i^z> only: the total-spin
+  closed form (``trajspin.exact.two_domain``), O(N_2) at any N_1;
+* everything else (finite temperature, local reservoirs, schedules, mixtures and
+  superpositions as initial states): one run per effective chain of the initial state
+  (``trajspin.initial``, ``trajspin.exact.effective``) — the same cascade at zero
+  temperature, packed shift-and-invert Krylov with absorption (``trajspin.exact.packed``) —
+  and the weighted observables summed (``trajspin.exact.observers``).
 
 Both solvers run BLAS on one thread (threadpoolctl): the matrices are small
 (d_K <~ 100), where threading costs more than it gains, and parallelism in
@@ -40,9 +26,10 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from trajspin.exact.general import (KRYLOV_TOL, MAX_ORDER, TOL, BlockObserver, add_observations,
-                                    advance, cascade_step, combine_observations,
-                                    evolve_effective, set_flat_layout, stationary_effective)
+from trajspin.exact.cascade import MAX_ORDER, TOL, Cascade, advance, stationary_blocks
+from trajspin.exact.effective import evolve_effective, stationary_effective
+from trajspin.exact.observers import BlockObserver, add_observations, combine_observations
+from trajspin.exact.packed import KRYLOV_TOL
 from trajspin.initial import InitialState, resolve_initial
 from trajspin.errors import InputError
 from trajspin.observables import check_observables
@@ -57,139 +44,64 @@ from trajspin.validation import check_initial, check_memory, check_result, check
 __all__ = ["solve_master", "steady_state"]
 
 
-class _Cascade:
-    """Sector data in the eigenbasis for K = 0..K0 (the kernels of both exact solvers)."""
-
-    def __init__(self, chain, K0):
-        basis = chain.sectors
-        self.K0 = K0
-        self.lam, self.V, self.feed, self.weights, self.rate_weights = [], [], [], [], []
-        for K in range(K0 + 1):
-            lam, V = basis.spectrum(K)
-            self.lam.append(lam)
-            self.V.append(V)
-            n = basis.number_diagonals(K)
-            self.weights.append(np.einsum("si,sa,sb->iab", n, V, V))  # V^T diag(n_i) V
-            if K > 0:    # V^T gamma_c L_c^T L_c V: reservoir c's jump rate in sector K
-                self.rate_weights.append(np.array([g * V.T @ (L.T @ (L @ V)) for g, L in
-                                                   zip(chain.gamma, basis.jump_matrices(K))]))
-            else:
-                self.rate_weights.append(np.zeros((chain.M - 1, V.shape[0], V.shape[0])))
-        for K in range(K0 + 1):
-            if K == K0:
-                self.feed.append([])
-                continue
-            Ls = basis.jump_matrices(K + 1)  # (d_K, d_{K+1})
-            self.feed.append([np.ascontiguousarray(np.sqrt(g) * (self.V[K].T @ (L @ self.V[K + 1])))
-                              for g, L in zip(chain.gamma, Ls)])
-        set_flat_layout(self)                # flat arrays for trajspin.kernels.cascade
-        self.n_channels = chain.M - 1
-
-    def step(self, Y, h, max_order, tol):
-        """Extrapolated implicit Euler over one step h, with the order chosen by convergence.
-
-        Row j of the tableau starts from T_{j,1} = (I - h/j A)^{-j} Y (harmonic sequence) and
-        is completed by Aitken-Neville, T_{j,l+1} = T_{j,l} + (T_{j,l} - T_{j-1,l}) / (j/(j-l) - 1).
-        The step stops at the first j >= 2 with max |T_{j,j} - T_{j,j-1}| <= tol.
-
-        Parameters
-        ----------
-        Y : ndarray (total,)   flat blocks
-        Returns
-        -------
-        Y_new : ndarray (total,) or None if not converged by ``max_order``,
-        err : float, order : int
-        """
-        return cascade_step(self, Y, h, max_order, tol)
-
-    def blocks(self, Y):
-        """Views of the flat vector as the list of sector blocks."""
-        return [Y[self.off[K]:self.off[K + 1]].reshape(d, d) for K, d in enumerate(self.dims)]
-
-    def initial_blocks(self, pos):
-        """Flat blocks of the basis state ``pos`` of sector K0."""
-        Y = np.zeros(self.off[-1])
-        v = self.V[self.K0][pos]             # row pos of V: <e_pos| v_a>
-        Y[self.off[self.K0]:] = np.outer(v, v).ravel()
-        return Y
-
-    def observe(self, Y, sizes):
-        """(<J_i^z>, Tr rho_K, gamma_c <L_c^T L_c>) of flat blocks Y (eigenbasis).
-
-        One product with the stacked weights [V^T diag(n_i) V; V^T gamma_c L_c^T L_c V; trace
-        selectors], shape (M + C + K0 + 1, total), built on first use.
-        """
-        if getattr(self, "_obs_matrix", None) is None:
-            rows = []
-            for K, d in enumerate(self.dims):
-                sel = np.zeros((len(self.dims), d * d))
-                sel[K] = np.eye(d).ravel()
-                rows.append(np.vstack([self.weights[K].reshape(-1, d * d),
-                                       self.rate_weights[K].reshape(-1, d * d), sel]))
-            self._obs_matrix = np.ascontiguousarray(np.hstack(rows))
-        out = self._obs_matrix @ Y
-        M = self.weights[0].shape[0]
-        C = self.rate_weights[0].shape[0]
-        return out[:M] - 0.5 * np.asarray(sizes, dtype=float), out[M + C:], out[M:M + C]
-
-
 def _prepare(chain, initial, estimate=master_memory_estimate):
     n0 = check_initial(chain, initial)
     check_memory(estimate(chain, sum(n0)), f"the exact solver for {chain!r}",
                  "use fewer or smaller domains, or the trajectory engine")
     K0, pos = chain.sectors.index_of(n0)
-    return n0, K0, pos
+    psi = np.zeros(chain.sectors.dim(K0))
+    psi[pos] = 1.0
+    return n0, K0, {K0: psi}
+
+
+def _paper_observer(chain, names, pairs, K0):
+    """Observables beyond <J_i^z> of the paper model from its Dicke blocks {K: rho_K}."""
+    observer = BlockObserver(chain, chain, np.zeros(chain.M, dtype=np.int64), names, pairs,
+                             range(K0 + 1))
+    rate0 = chain.channels().rates[0]
+    return lambda blocks: combine_observations([observer.observe(blocks)], chain, names, rate0,
+                                               K0, pairs)
 
 
 def _solve_paper(chain, t, init, names, pairs, progress) -> MasterResult:
-    """Paper model from one coupled Dicke basis state: the original cascade (bitwise unchanged)."""
-    n0, K0, pos = _prepare(chain, init.basis_state)
+    """Paper model from one coupled Dicke basis state: the cascade, observed in its eigenbasis."""
+    n0, K0, blocks0 = _prepare(chain, init.basis_state)
     start = time.perf_counter()
-    cas = _Cascade(chain, K0)
-    Y = cas.initial_blocks(pos)
+    cas = Cascade(chain.sectors, chain.channels(), 0, K0)
+    Y = cas.to_eigen(blocks0)
+    half = 0.5 * np.asarray(chain.sizes, dtype=float)
     jz = np.empty((t.size, chain.M))
     pops = np.empty((t.size, K0 + 1))
     rates = np.empty((t.size, chain.M - 1))
     extra = [n for n in names if n != "jz"]
-    if extra:
-        observer = BlockObserver(chain, chain, np.zeros(chain.M, dtype=np.int64), names, pairs,
-                                 range(K0 + 1))
-        rate0 = chain.channels().rates[0]
-        parts = []
+    observe = _paper_observer(chain, names, pairs, K0) if extra else None
+    parts = []
     now, h = 0.0, None
     stats = _new_stats()
     with get_progress_bar(progress, t.size, "master") as bar:
         for k, tk in enumerate(t):
             Y, h = advance(cas, Y, now, tk, h, stats)
             now = tk
-            jz[k], pops[k], rates[k] = cas.observe(Y, chain.sizes)
+            n_mean, pops[k], rates[k] = cas.expectations(Y)
+            jz[k] = n_mean - half
             if extra:
-                blocks = {K: V @ y @ V.T for K, (V, y) in enumerate(zip(cas.V, cas.blocks(Y)))}
-                parts.append(combine_observations([observer.observe(blocks)], chain, names,
-                                                  rate0, K0, pairs))
+                parts.append(observe(cas.to_dicke(Y)))
             bar.update(1)
     # the paper model's channels are exactly the M - 1 emission channels, in reservoir order
     obs = _stack(parts, names) if extra else {"channel_rates": rates, "reservoir_rates": rates}
     meta = {"initial": list(n0), "initial_label": init.label, "observables": list(names),
-            "pairs": [list(p) for p in pairs],
-            "solver": f"sector cascade, extrapolated implicit Euler (order <= "
-            f"{MAX_ORDER}, tol {TOL:g}): {stats['steps']} steps, {stats['rejected']} rejected, "
-            f"{stats['sweeps']} sweeps",
+            "pairs": [list(p) for p in pairs], "solver": _describe(chain, stats),
             "wall_time": time.perf_counter() - start, "versions": versions()}
     return MasterResult(chain, t, jz, pops, meta, jump_rates=rates, observables=obs)
 
 
 def _steady_paper(chain, init, names, pairs, keep_blocks, progress=False) -> SteadyStateResult:
-    """Paper model from one coupled Dicke basis state: the closed-form cascade (unchanged).
+    """Paper model from one coupled Dicke basis state: the stationary cascade, sector by sector.
 
-    With Z_K = rho~_K(0) + N[I_{K+1}] (eigenbasis of G_K, I the time integral of the
-    bright-bright part of the sector above), the element (a, b) with
-    mu = (lam_a + lam_b)/2 > 0 integrates to I_K[a, b] = Z_K[a, b] / mu and
-    vanishes at t -> infinity, while the dark-dark part (mu = 0) is what stays:
-    rho~_K(inf) = Z_K on the dark subspace.  Only bright-bright elements feed
-    the sector below, because L_c annihilates dark states.
+    Only one sector's blocks are held at a time unless ``keep_blocks`` or observables beyond
+    <J_i^z> ask for all of them (``trajspin.exact.cascade.stationary_blocks``).
     """
-    n0, K0, pos = _prepare(chain, init.basis_state, steady_memory_estimate)
+    n0, K0, blocks0 = _prepare(chain, init.basis_state, steady_memory_estimate)
     start = time.perf_counter()
     basis = chain.sectors
     jz = -0.5 * np.asarray(chain.sizes, dtype=float)
@@ -197,45 +109,19 @@ def _steady_paper(chain, init, names, pairs, keep_blocks, progress=False) -> Ste
     extra = [n for n in names if n != "jz"]
     keep = keep_blocks or bool(extra)
     blocks = [None] * (K0 + 1) if keep else None
-    integral_up = None
-    V_up = None
-    bar = get_progress_bar(progress, K0 + 1, "steady", "sector")
-    for K in range(K0, -1, -1):
-        bar.update(1)
-        lam, V = basis.spectrum(K, cache=False)      # each sector is needed once
-        if K == K0:
-            v = V[pos]
-            Z = np.outer(v, v)
-        else:
-            Z = np.zeros((lam.size, lam.size))
-            if integral_up is not None:
-                for g, L in zip(chain.gamma, basis.jump_matrices(K + 1)):
-                    B = np.sqrt(g) * (V.T @ (L @ V_up))
-                    Z += B @ integral_up @ B.T
-        dark = lam == 0.0
-        rates = 0.5 * (lam[:, None] + lam[None, :])
-        bright = ~dark
-        if np.any(bright):
-            integral_up = Z[np.ix_(bright, bright)] / rates[np.ix_(bright, bright)]
-            V_up = V[:, bright]
-        else:
-            integral_up = None
-        if np.any(dark):
-            Vd = V[:, dark]
-            rho = Vd @ Z[np.ix_(dark, dark)] @ Vd.T           # Dicke basis of sector K
+    with get_progress_bar(progress, K0 + 1, "steady", "sector") as bar:
+        for K, rho in stationary_blocks(basis, chain.channels(), 0, blocks0):
+            bar.update(1)
+            if rho is None:
+                continue
             diag = np.diag(rho)
             pops[K] = diag.sum()
             jz += diag @ basis.number_diagonals(K)
             if keep:
                 blocks[K] = rho
-    bar.close()
-    obs = {}
     if extra:
-        observer = BlockObserver(chain, chain, np.zeros(chain.M, dtype=np.int64), names, pairs,
-                                 range(K0 + 1))
         present = {K: b for K, b in enumerate(blocks) if b is not None}
-        obs = combine_observations([observer.observe(present)], chain, names,
-                                   chain.channels().rates[0], K0, pairs)
+        obs = _paper_observer(chain, names, pairs, K0)(present)
         obs = {n: obs[n] for n in names if n != "jz"}
     else:       # the stationary state is dark: every L_c annihilates it, no quanta flow
         obs = {"channel_rates": np.zeros(chain.M - 1), "reservoir_rates": np.zeros(chain.M - 1)}
@@ -457,9 +343,10 @@ def solve_master(chain, times, initial=None, observables=("jz",), progress=False
 
     Notes
     -----
-    Paper model from a coupled Dicke basis state: the original zero-temperature cascade.
-    Otherwise ``trajspin.exact.general`` (one run per effective chain of the initial state,
-    weighted sum; see its docstring for the methods and tolerances).
+    Paper model from a coupled Dicke basis state: the zero-temperature sector cascade.
+    Otherwise one run per effective chain of the initial state, weighted sum
+    (``trajspin.exact.effective``; see ``trajspin.exact.cascade`` and ``trajspin.exact.packed``
+    for the methods and tolerances).
     """
     t = check_times(times)
     check_budget(max_seconds, chain, "master", times=t, initial=initial)
@@ -482,7 +369,7 @@ def steady_state(chain, initial=None, observables=("jz",), keep_blocks=False,
     Zero temperature: closed-form cascade (dark subspaces keep what reaches them).
     Absorption: the fixed point of x -> (I - sigma A)^{-1} x from the initial blocks, i.e. the
     projection of the initial state on the stationary states along the conserved quantities
-    (``trajspin.exact.general``).  With a schedule, the last piece's reservoirs act from the
+    (``trajspin.exact.packed``).  With a schedule, the last piece's reservoirs act from the
     state at the last switch time.
 
     Returns

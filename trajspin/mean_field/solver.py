@@ -72,11 +72,24 @@ def _chain_with(chain, n_thermal):
 
 
 def mean_field_equations(chain, closure="pairs", n_thermal=None) -> str:
-    """The closed moment equations of ``chain`` as text.
+    """The closed moment equations of ``chain`` as text, d<X>/dt = ... for every moment X.
 
-    Symbols: g_c = gamma_c (times the schedule factor f_c(t) if the chain has a schedule),
-    n_c the thermal occupation, k_i / m_i the local rate and occupation, N_i bar the c-number
-    standing for J_i^2.  ``<J1+ J2->`` is half the paper's <A>; ``<J1z J2+ J3->`` half its <J_1^z B>.
+    Parameters
+    ----------
+    chain : Chain
+        The chain (any sizes; rates, occupations, local reservoirs and schedule as held).
+    closure : {"pairs", "paper"}
+        The closure, as in :func:`solve_mean_field`.
+    n_thermal : float or sequence of float (M-1), optional
+        Shorthand for ``Chain(..., n_thermal=...)``, as in :func:`solve_mean_field`.
+
+    Returns
+    -------
+    str
+        One line per moment.  Symbols: g_c = gamma_c (times the schedule factor f_c(t) if
+        the chain has a schedule; rates in units of gamma), n_c the thermal occupation,
+        k_i / m_i the local rate and occupation, N_i bar the c-number standing for J_i^2.
+        ``<J1+ J2->`` is half the paper's <A>; ``<J1z J2+ J3->`` half its <J_1^z B>.
     """
     return MeanFieldModel(_chain_with(chain, n_thermal), closure).equations()
 

@@ -62,6 +62,21 @@ class EnsembleResult(Result):
         self.index_ranges = np.asarray(index_ranges, dtype=np.int64).reshape(-1, 2)
 
     def save(self, path, overwrite=False):
+        """Save to ``path`` (.npz) atomically, with the running sums of every observable;
+        ``trajspin.load`` reads it back (and ``merge`` still works on what it reads).
+
+        Parameters
+        ----------
+        path : str, PathLike or ReservedOutput
+            The result file, or a ``trajspin.outputs.ReservedOutput`` made before the work.
+        overwrite : bool
+            Replace an existing regular file (never a directory, device, FIFO or link).
+
+        Returns
+        -------
+        str
+            The path written.
+        """
         self.meta.update(seed=self.seed, ntraj=self.ntraj, ndark=self.ndark,
                          njumps_sum=self.njumps_sum)
         if not self.observable_sums:
@@ -113,10 +128,14 @@ class EnsembleResult(Result):
 
     @property
     def jz(self):
+        """Mean of <J_i^z>(t) over the trajectories, ndarray, shape (T, M), units of hbar
+        (``jz_sum / ntraj``)."""
         return self.jz_sum / max(self.ntraj, 1)
 
     @property
     def jz_err(self):
+        """Standard error of :attr:`jz`, ndarray, shape (T, M): sqrt(var / ntraj) with the
+        unbiased variance over trajectories; inf with fewer than two trajectories."""
         n = self.ntraj
         if n < 2:
             return np.full_like(self.jz_sum, np.inf)
@@ -126,6 +145,8 @@ class EnsembleResult(Result):
 
     @property
     def jz_over_n_err(self):
+        """Standard error of ``jz_over_n`` (<J_i^z>/N_i), ndarray, shape (T, M),
+        dimensionless."""
         return self.jz_err / np.asarray(self.chain.sizes, dtype=float)
 
     def merge(self, other):

@@ -58,10 +58,26 @@ def read_result_file(path):
 
 
 def load(path):
-    """Read a result written by ``save`` (or by mpi_scripts/run_ensemble.py).
+    """Read a result written by ``save``, ``trajspin.sweep``, the command line's ``--out`` or
+    the MPI runners (``mpi_scripts/run_ensemble.py``, ``run_sweep.py``).
 
-    Every problem with the file (missing, truncated, corrupt, a .npy, a checkpoint, a header
-    with missing or foreign keys, arrays too large for memory) is an ``InputError`` naming it.
+    Parameters
+    ----------
+    path : str or PathLike
+        A trajspin result file (.npz).
+
+    Returns
+    -------
+    result : MasterResult, SteadyStateResult, EnsembleResult, RecordedEnsemble, \
+MeanFieldResult or SweepResult
+        The class is the file's kind; arrays as saved (times (T,) in units of 1/gamma,
+        <J_i^z> (T, M) in units of hbar, ...), the chain and ``meta`` as they were.
+
+    Raises
+    ------
+    InputError
+        Every problem with the file (missing, truncated, corrupt, a .npy, a checkpoint, a
+        header with missing or foreign keys, arrays too large for memory), naming it.
     """
     header, arrays = read_result_file(path)
     try:
@@ -96,8 +112,25 @@ def _build(header, arrays, path):
 
 
 def load_records(path) -> RecordedEnsemble:
-    """Read an ensemble file with records (``run_trajectories(records=...)`` or an MPI run with
-    ``[output] records``) as a :class:`RecordedEnsemble`."""
+    """Read an ensemble file with its jump records as a :class:`RecordedEnsemble`.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        An ensemble result file (.npz) saved from ``run_trajectories(records=...)`` or
+        written by an MPI run with ``[output] records``.
+
+    Returns
+    -------
+    RecordedEnsemble
+        The averages (``jz`` (T, M), ``jz_err`` ...) and ``records`` (a :class:`JumpRecords`,
+        n trajectories in index order; None when the file holds no records).
+
+    Raises
+    ------
+    InputError
+        The file is not a trajspin ensemble result (one line naming it).
+    """
     header, arrays = read_result_file(path)
     if header.get("kind") != "ensemble":
         raise InputError(f"{path}: not an ensemble result (kind {header.get('kind')!r})")

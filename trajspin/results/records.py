@@ -83,6 +83,20 @@ class JumpRecords:
 
     @classmethod
     def empty(cls, M, full=True):
+        """Records of no trajectory (n = 0) for a chain of ``M`` domains.
+
+        Parameters
+        ----------
+        M : int
+            Number of domains (the per-reservoir arrays get M - 1 columns).
+        full : bool
+            Also hold the (empty) per-jump arrays, as ``records="full"`` does.
+
+        Returns
+        -------
+        JumpRecords
+            With every array of length 0: shapes (0,), (0, M) and (0, M - 1).
+        """
         C = M - 1
         jumps = dict(jump_time=np.zeros(0), jump_reservoir=np.zeros(0, np.int64),
                      jump_excitation=np.zeros(0, np.int64), jz_before=np.zeros((0, M)),
@@ -93,6 +107,7 @@ class JumpRecords:
 
     @property
     def kind(self):
+        """``"full"`` (every jump kept) or ``"summaries"`` (per-trajectory summaries only)."""
         return "full" if self.full else "summaries"
 
     def __len__(self):
@@ -105,6 +120,8 @@ class JumpRecords:
 
     @property
     def total_quanta(self):
+        """Quanta taken by all reservoirs together in each trajectory (= ``njumps``), int64
+        ndarray, shape (n,)."""
         return self.njumps
 
     def jumps(self, k):
@@ -132,11 +149,40 @@ class JumpRecords:
         return JumpRecords(self.M, **parts)
 
     def to_arrays(self, prefix=RECORD_PREFIX):
+        """The arrays as a dict for a result file (the inverse of :meth:`from_arrays`).
+
+        Parameters
+        ----------
+        prefix : str
+            Prepended to every field name (``"rec_"``: ``rec_njumps``, ``rec_jump_time`` ...).
+
+        Returns
+        -------
+        dict of str to ndarray
+            The summary fields (shapes (n,), (n, M), (n, M - 1)) and, for full records, the
+            per-jump fields (shapes (J,), (J, M)); units as in the class attributes.
+        """
         names = self.SUMMARY + (self.JUMPS if self.full else ())
         return {prefix + n: np.asarray(getattr(self, n)) for n in names}
 
     @classmethod
     def from_arrays(cls, arrays, M, prefix=RECORD_PREFIX):
+        """Records from the arrays of a result file (the inverse of :meth:`to_arrays`).
+
+        Parameters
+        ----------
+        arrays : mapping of str to ndarray
+            Holds ``prefix + name`` for every summary field; full records when the per-jump
+            fields are there too.
+        M : int
+            Number of domains of the chain.
+        prefix : str
+            The prefix the arrays were saved with.
+
+        Returns
+        -------
+        JumpRecords
+        """
         summary = {n: arrays[prefix + n] for n in cls.SUMMARY}
         jumps = {n: arrays[prefix + n] for n in cls.JUMPS if prefix + n in arrays}
         return cls(M, **summary, **jumps)
@@ -162,9 +208,14 @@ class RecordedEnsemble(EnsembleResult):
 
     Attributes
     ----------
-    records : JumpRecords or None   (None for a feedback run without records)
-    feedback : dict or None         the rules (``meta["feedback"]``); averages with feedback
-                                    are not given by any master equation
+    records : JumpRecords or None
+        One record per trajectory, in index order (None for a feedback run without records).
+    feedback : dict or None
+        The feedback rules (``meta["feedback"]``); averages under feedback are not given by
+        any master equation.
+
+    Besides these, every attribute of :class:`~trajspin.EnsembleResult` (``times`` (T,),
+    ``jz`` and ``jz_err`` (T, M), ``ntraj`` ...).
     """
 
     def __init__(self, chain, times, seed, jz_sum, jz_sumsq, ntraj, final_excitation_counts,
@@ -175,9 +226,25 @@ class RecordedEnsemble(EnsembleResult):
 
     @property
     def feedback(self):
+        """The feedback rules the ensemble ran with (dict with ``"rules"``), or None."""
         return self.meta.get("feedback")
 
     def save(self, path, overwrite=False):
+        """Write the ensemble and its records to an ``.npz`` file (atomically).
+
+        Parameters
+        ----------
+        path : str or PathLike
+            The result file; ``trajspin.load`` reads the averages back and
+            :func:`trajspin.demon.load_records` the whole ensemble with its records.
+        overwrite : bool
+            Replace an existing regular file (never a directory, device, FIFO or link).
+
+        Returns
+        -------
+        str
+            The path written.
+        """
         self.meta.update(seed=self.seed, ntraj=self.ntraj, ndark=self.ndark,
                          njumps_sum=self.njumps_sum,
                          records=self.records.kind if self.records is not None else "none")
@@ -188,6 +255,19 @@ class RecordedEnsemble(EnsembleResult):
         return atomic_savez(path, overwrite, header=np.array(json.dumps(header)), **arrays)
 
     def merge(self, other):
+        """Join two ensembles of the same chain, times, seed, initial state and feedback over
+        disjoint trajectory index ranges (sums add; records are concatenated in index order).
+
+        Parameters
+        ----------
+        other : RecordedEnsemble
+            The other part; records are kept only if both parts have them.
+
+        Returns
+        -------
+        RecordedEnsemble
+            The ensemble of both index ranges, the same as one run over their union.
+        """
         merged = super().merge(other)
         recs = None
         if self.records is not None and getattr(other, "records", None) is not None:

@@ -27,24 +27,60 @@ __all__ = ["SweepResult"]
 class SweepResult(Result):
     """<J_i^z> of every point of a sweep, labelled by its axes.
 
+    Returned by ``trajspin.sweep`` and by ``trajspin.load`` of a sweep's result file.  P is
+    the number of points, T the number of output times, M the largest number of domains of
+    any point (points with fewer domains are padded with NaN values and size 0).
+    <J_i^z> is in units of hbar, times in units of 1/gamma.
+
+    Parameters
+    ----------
+    times, jz, jz_err, jz_final, jz_final_err, sizes, ntraj, failed : ndarray
+        The arrays below (use :meth:`from_points` or ``trajspin.load`` to build one).
+    meta : dict
+        With "mode", "axes", "shape", "dims" and "points" (per point its "coords" and
+        "chain"), as the sweep runner writes it.
+
     Attributes
     ----------
-    times : ndarray, shape (T,)          output times of the time solvers (T = 0 if none ran)
-    jz, jz_err : ndarray, shape (P, T, M)   <J_i^z>(t) and its standard error (0 for the
-                                         deterministic solvers; NaN where a point has no
-                                         time series, fewer domains, or failed)
-    jz_final, jz_final_err : ndarray, shape (P, M)   final <J_i^z> (steady: t -> infinity;
-                                         others: at times[-1]) and its standard error
-    sizes : ndarray of int, shape (P, M)  N_i of each point (0 past its last domain)
-    ntraj : ndarray of int, shape (P,)   trajectories of each point (0 for exact solvers)
-    failed : ndarray of bool, shape (P,)  points whose solver raised (``meta["failed"]``)
-    mode : str                           "grid" or "list"
-    axes : dict                          axis name -> list of values
-    shape, dims : tuple                  grid: one length and name per axis; list: (P,), ("point",)
-    coords : list of dict                per point: axis name -> value, and its "solver"
-    solvers : list of str                per point
-    chain : Chain                        the chain of point 0 (``chain_of(p)`` for others)
-    meta : dict                          config, sweep hash, wall times, ranks, versions
+    times : ndarray, shape (T,)
+        Output times of the time solvers (T = 0 if none ran), units of 1/gamma.
+    jz, jz_err : ndarray, shape (P, T, M)
+        <J_i^z>(t) and its standard error (0 for the deterministic solvers; NaN where a
+        point has no time series, fewer domains, or failed).
+    jz_final, jz_final_err : ndarray, shape (P, M)
+        Final <J_i^z> (steady: t -> infinity; others: at ``times[-1]``) and its standard
+        error.
+    sizes : ndarray of int, shape (P, M)
+        N_i of each point (0 past its last domain).
+    ntraj : ndarray of int, shape (P,)
+        Trajectories of each point (0 for the other solvers).
+    failed : ndarray of bool, shape (P,)
+        Points whose solver raised (their messages in ``meta["failed"]``).
+    mode : str
+        "grid" (every combination of the axes, the last fastest) or "list".
+    axes : dict
+        Axis name -> list of values, in the config's order.
+    shape, dims : tuple
+        Grid: one length and one name per axis; list: (P,) and ("point",).
+    coords : list of dict
+        Per point: axis name -> value, and its "solver".
+    solvers : list of str
+        Per point: "steady", "master", "trajectories" or "mean_field".
+    chain : Chain
+        The chain of point 0 (:meth:`chain_of` for the others).
+    meta : dict
+        The config, the sweep's hash, per-point estimated and wall times and ranks, failures,
+        versions.
+
+    Examples
+    --------
+    After ``trajspin sweep mpi_scripts/configs/sweep_eq5.toml --out results/sweep_eq5.npz``
+    (axes N1, 20 values, and initial, 2 values):
+
+    >>> res = trajspin.load("results/sweep_eq5.npz")     # doctest: +SKIP
+    >>> res.dims, res.values(-1).shape                   # doctest: +SKIP
+    (('N1', 'initial'), (20, 2))
+    >>> ax = res.plot(x="N1")       # one line per initial state    # doctest: +SKIP
     """
 
     kind = "sweep"
@@ -75,10 +111,16 @@ class SweepResult(Result):
 
         Parameters
         ----------
-        results : list of P results (SteadyStateResult, MasterResult, EnsembleResult,
-                  MeanFieldResult) or None
-        meta : dict with "mode", "axes", "shape", "dims" and "points" (per point a dict with
-               "coords" and "chain"), plus anything to keep
+        results : list of P results or None
+            SteadyStateResult, MasterResult, EnsembleResult or MeanFieldResult per point
+            (time series on the same grid), None where the point failed.
+        meta : dict
+            With "mode", "axes", "shape", "dims" and "points" (per point a dict with
+            "coords" and "chain"), plus anything to keep.
+
+        Returns
+        -------
+        SweepResult
         """
         P = len(results)
         M = max(len(p["chain"]["sizes"]) for p in meta["points"])
@@ -107,15 +149,31 @@ class SweepResult(Result):
 
     @classmethod
     def from_file_arrays(cls, arrays, meta):
-        """Build from the arrays and meta of a result file (``trajspin.load``)."""
+        """Build from the arrays and meta of a result file (the ``trajspin.load`` hook).
+
+        Parameters
+        ----------
+        arrays : mapping of str to ndarray
+            The arrays named in the class attributes.
+        meta : dict
+            The file header's meta.
+
+        Returns
+        -------
+        SweepResult
+        """
         return cls(*(arrays[name] for name in cls._arrays), meta)
 
     def chain_of(self, p) -> Chain:
-        """The chain of point ``p``."""
+        """The chain of point ``p`` (0-based, in the order of :attr:`coords`)."""
         return Chain.from_dict(self.meta["points"][p]["chain"])
 
     def index(self, **coords) -> int:
-        """The one point with these coordinates, e.g. ``res.index(N1=20, solver="steady")``."""
+        """The index of the one point with these coordinates.
+
+        E.g. ``res.index(N1=20, solver="steady")``; an InputError unless exactly one point
+        matches.
+        """
         hits = [p for p, c in enumerate(self.coords)
                 if all(k in c and _same(c[k], v) for k, v in coords.items())]
         if len(hits) != 1:
@@ -129,16 +187,17 @@ class SweepResult(Result):
 
     @property
     def jz_over_n(self):
-        """<J_i^z>/N_i (P, T, M)."""
+        """<J_i^z>/N_i, shape (P, T, M), dimensionless (NaN past a point's last domain)."""
         return self.jz / self._norm[:, None, :]
 
     @property
     def jz_final_over_n(self):
-        """Final <J_i^z>/N_i (P, M)."""
+        """Final <J_i^z>/N_i, shape (P, M), dimensionless (NaN past a point's last domain)."""
         return self.jz_final / self._norm
 
     @property
     def jz_final_over_n_err(self):
+        """Standard error of :attr:`jz_final_over_n`, shape (P, M) (0 for exact solvers)."""
         return self.jz_final_err / self._norm
 
     def _domain_index(self, domain):
@@ -152,16 +211,35 @@ class SweepResult(Result):
         return cols
 
     def values(self, domain=-1):
-        """Final <J_d^z>/N_d of ``domain`` at every point, shape ``self.shape``.
+        """Final <J_d^z>/N_d of one domain at every point, arranged on the sweep's grid.
 
-        ``domain`` indexes each point's own domains (0 the first, -1 its last).
+        Parameters
+        ----------
+        domain : int
+            Index into each point's own domains (0 the first, -1 its last, the default).
+
+        Returns
+        -------
+        ndarray, shape ``self.shape``
+            Dimensionless, in [-1/2, 1/2]; steady points at t -> infinity, the others at
+            ``times[-1]``; NaN for failed points.
         """
         cols = self._domain_index(domain)
         rows = np.arange(len(self.coords))
         return self.jz_final_over_n[rows, cols].reshape(self.shape)
 
     def errors(self, domain=-1):
-        """Standard errors of :meth:`values` (0 for exact solvers), shape ``self.shape``."""
+        """Standard errors of :meth:`values` (0 for the deterministic solvers).
+
+        Parameters
+        ----------
+        domain : int
+            As for :meth:`values`.
+
+        Returns
+        -------
+        ndarray, shape ``self.shape``
+        """
         cols = self._domain_index(domain)
         rows = np.arange(len(self.coords))
         return self.jz_final_over_n_err[rows, cols].reshape(self.shape)
@@ -174,9 +252,16 @@ class SweepResult(Result):
         as ``"12,6,2"``); ``solver``; ``ntraj``; ``time`` (inf for the steady state); and per
         domain i = 1..M ``N<i>``, ``jz<i>`` (<J_i^z>/N_i) and ``err<i>`` (its standard error).
 
+        Parameters
+        ----------
+        series : bool
+            One row per point and output time (points without a time series keep one row,
+            time inf) instead of one row per point.
+
         Returns
         -------
         numpy structured array, shape (rows,)
+            ``pandas.DataFrame(table)`` makes a data frame of it.
         """
         P, M = self.sizes.shape
         keys = [k for k in self._coord_keys() if not _is_size_column(k, M)]
@@ -222,7 +307,8 @@ class SweepResult(Result):
 
         Parameters
         ----------
-        ax : matplotlib Axes, optional   (default: a new figure)
+        ax : matplotlib Axes, optional
+            Drawn into when given, else a new figure.
         x : str, optional
             The axis on the horizontal (default: the first axis with more than one value).
             Numbers are placed as numbers, anything else (sizes, initial states) in order.
@@ -233,7 +319,8 @@ class SweepResult(Result):
 
         Returns
         -------
-        ax : matplotlib Axes, with one line per combination of the other axes
+        ax : matplotlib Axes
+            With one line (± standard error) per combination of the other axes.
         """
         x = self._x_axis(x)
         values = self.values(domain).ravel()
@@ -265,8 +352,21 @@ class SweepResult(Result):
         return ax
 
     def plot_times(self, ax=None, points=None, domain=-1, xscale="log", **line_kw):
-        """<J_d^z>/N_d against gamma t for some points (default: every point with a time
-        series, up to 12), one line per point with its standard-error band.
+        """<J_d^z>/N_d against gamma t for some points, one line per point with its
+        standard-error band.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Drawn into when given, else a new figure.
+        points : sequence of int, optional
+            Point indices (default: every point with a time series, up to 12).
+        domain : int
+            Index into each point's own domains (0 the first, -1 its last, the default).
+        xscale : {"log", "linear"}
+            Scale of the time axis.
+        **line_kw
+            Passed to ``ax.plot``.
 
         Returns
         -------
