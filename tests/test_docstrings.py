@@ -33,14 +33,10 @@ import trajspin.demon
 from trajspin.results.sweep import SweepResult
 
 PENDING = {
-    "trajspin.steady_state",        # trajspin/exact/master.py: no Parameters section
     "trajspin.Trajectory",          # trajspin/trajectories/single.py: property jz_over_n
 }
 
-OUTSIDE = {
-    "trajspin.InputError",          # trajspin/errors.py: no Parameters / Attributes section
-    "trajspin.NumericalError",      # trajspin/errors.py: no Parameters / Attributes section
-}
+OUTSIDE = set()
 
 _SECTION = r"^[ \t]*{}[ \t]*\n[ \t]*-{{3,}}[ \t]*$"
 

@@ -35,7 +35,7 @@ from trajspin.errors import InputError
 from trajspin.observables import check_observables
 from trajspin.budget import check_budget
 from trajspin.progress import get_progress_bar
-from trajspin.resources import (general_memory_estimate, master_memory_estimate,
+from trajspin.resources import (general_memory_estimate, master_memory_estimate, steady_closed_form,
                                 steady_memory_estimate)
 from trajspin.results.base import MasterResult, SteadyStateResult, versions
 from trajspin.exact.two_domain import two_domain_steady
@@ -133,17 +133,6 @@ def _steady_paper(chain, init, names, pairs, keep_blocks, progress=False) -> Ste
 
 
 FULL_POPULATIONS_MAX = 10**7     # two-domain closed form: longer population arrays are cut
-
-
-def _is_paper_initial(chain, initial):
-    """True for the paper's eq. (4) asked for by default (None) or as excitations (N_1, 0, ..)."""
-    if initial is None:
-        return True
-    if not isinstance(initial, (list, tuple)) or len(initial) != chain.M:
-        return False
-    want = [chain.sizes[0]] + [0] * (chain.M - 1)
-    return all(isinstance(n, (int, np.integer)) and not isinstance(n, (bool, np.bool_))
-               and int(n) == w for n, w in zip(initial, want))
 
 
 def _steady_two_domain(chain) -> SteadyStateResult:
@@ -372,6 +361,20 @@ def steady_state(chain, initial=None, observables=("jz",), keep_blocks=False,
     (``trajspin.exact.packed``).  With a schedule, the last piece's reservoirs act from the
     state at the last switch time.
 
+    Parameters
+    ----------
+    chain : Chain
+    initial : anything ``trajspin.resolve_initial`` accepts (default: paper eq. 4)
+    observables : name or sequence of names (``trajspin.OBSERVABLES``)
+    keep_blocks : bool
+        Also return the blocks rho_K(inf) (``.blocks``).
+    pairs : sequence of (a, b), optional
+        Domain pairs for ``log_negativity``.
+    progress : bool
+        Sectors done (paper cascade; a bar after 2 s, lines in a log).
+    max_seconds : float, optional
+        Refuse, before any work, a run that ``trajspin.estimate`` predicts to take longer.
+
     Returns
     -------
     SteadyStateResult
@@ -379,14 +382,10 @@ def steady_state(chain, initial=None, observables=("jz",), keep_blocks=False,
         time axis; with ``keep_blocks`` the blocks rho_K(inf) in the coupled Dicke basis: a
         list over K (None where empty) for a single effective chain equal to ``chain``, else
         {sizes2j: {K: rho_K}}.
-
-    ``progress`` shows sectors done (paper cascade; a bar after 2 s, lines in a log);
-    ``max_seconds`` refuses, before any work, a run ``trajspin.estimate`` predicts longer.
     """
     names = check_observables(observables)
     pairs = _check_pairs(chain, pairs, names)
-    if (chain.is_paper_model and chain.M == 2 and tuple(names) == ("jz",) and not keep_blocks
-            and _is_paper_initial(chain, initial)):
+    if steady_closed_form(chain, initial, names, keep_blocks):
         res = _steady_two_domain(chain)        # before resolving: no O(N_1) vector
         return check_result(res, "steady_state")
     check_budget(max_seconds, chain, "steady", initial=initial)
