@@ -412,11 +412,13 @@ def test_runner_redoes_its_own_result_without_force(tmp_path):
 def test_ctrl_c_stops_a_hot_run_within_seconds():
     """n_thermal = 1e6 on (2, 1): seconds per trajectory, once deaf to Ctrl-C for the whole
     run; the general engine's kernel calls now last ~0.2 s (or one trajectory).  SIGINT is
-    sent to this process 2 s into a run of 50 such trajectories (~3 min)."""
+    sent to this process 2 s into a run of 50 such trajectories (~1 min).  The grain is one
+    trajectory at least, so the grid stops at t = 2 (~1.5 s per trajectory on one idle core;
+    to t = 5 one trajectory alone took 8 s on a loaded machine)."""
     import signal
     import threading
     hot = Chain([2, 1], n_thermal=1e6)
-    t = [0.0, 2.5, 5.0]
+    t = [0.0, 1.0, 2.0]
     run_trajectories(hot, [0.0, 1e-3], 1, seed=1, progress=False)     # compiled before timing
     # Python's own handler: a runner that started us in the background (nohup, "cmd &")
     # may have left SIGINT ignored, which is not what this test is about
