@@ -326,6 +326,18 @@ def test_one_and_two_ranks_give_the_arrays_of_the_serial_sweep(mixed, tmp_path):
 
 
 @needs_mpi
+def _wait_group_gone(pgid, timeout=20.0):
+    """Wait until every process of the killed group has exited (its flock is then released)."""
+    t_end = time.monotonic() + timeout
+    while time.monotonic() < t_end:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.01)
+    pytest.fail(f"process group {pgid} still alive {timeout} s after SIGKILL")
+
+
 def test_sigkill_then_resume_redoes_no_finished_point(tmp_path, capsys):
     config = tmp_path / "slow.toml"
     config.write_text(SLOW)
@@ -340,6 +352,7 @@ def test_sigkill_then_resume_redoes_no_finished_point(tmp_path, capsys):
         time.sleep(0.005)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    _wait_group_gone(proc.pid)          # the ranks (not our children) still hold the lock
     kept = {int(p.stem[6:]): trajspin.load(p).meta["sweep_point"]["wall_time"]
             for p in folder.glob("point-*.npz")}
     assert 2 <= len(kept) < 8 and not out.exists()
