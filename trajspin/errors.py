@@ -22,5 +22,6 @@ class NumericalError(RuntimeError):
     Parameters
     ----------
     message : str
-        Which check failed (non-finite entries, |<J_i^z>| > N_i/2, populations not summing to 1).
+        Which check failed (non-finite entries, ``|<J_i^z>| > N_i/2``, populations not summing
+        to 1).
     """
