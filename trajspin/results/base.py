@@ -95,9 +95,13 @@ class Result:
         existing file is replaced only with ``overwrite=True``; a path that is not a regular
         file (directory, device, FIFO, link) never.
         """
-        arrays = {name: np.asarray(getattr(self, name)) for name in self._arrays}
         header = {"kind": self.kind, "chain": self.chain.to_dict(), "meta": self.meta}
-        return atomic_savez(path, overwrite, header=np.array(json.dumps(header)), **arrays)
+        return atomic_savez(path, overwrite, header=np.array(json.dumps(header)),
+                            **self.file_arrays())
+
+    def file_arrays(self) -> dict:
+        """{name: array} that ``save`` writes beside the header (subclasses add theirs)."""
+        return {name: np.asarray(getattr(self, name)) for name in self._arrays}
 
     @property
     def jz_over_n(self):

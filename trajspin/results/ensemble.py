@@ -1,12 +1,9 @@
 """The result of an ensemble of trajectories: means, standard errors, sector counts."""
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
 from trajspin.errors import InputError
-from trajspin.outputs import atomic_savez
 from trajspin.results.base import Result, format_table, html_table
 from trajspin.results.plotting import plot_series
 
@@ -79,12 +76,11 @@ class EnsembleResult(Result):
         """
         self.meta.update(seed=self.seed, ntraj=self.ntraj, ndark=self.ndark,
                          njumps_sum=self.njumps_sum)
-        if not self.observable_sums:
-            return super().save(path, overwrite)
-        arrays = {name: np.asarray(getattr(self, name)) for name in self._arrays}
-        arrays.update(self.observable_sums)
-        header = {"kind": self.kind, "chain": self.chain.to_dict(), "meta": self.meta}
-        return atomic_savez(path, overwrite, header=np.array(json.dumps(header)), **arrays)
+        return super().save(path, overwrite)
+
+    def file_arrays(self) -> dict:
+        """The arrays of :meth:`Result.file_arrays` and the running sums of every observable."""
+        return {**super().file_arrays(), **(self.observable_sums or {})}
 
     @classmethod
     def from_file_arrays(cls, chain, arrays, meta):

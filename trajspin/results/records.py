@@ -6,12 +6,9 @@ per trajectory (:class:`JumpRecords`); an ensemble result that carries them
 """
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
 from trajspin.errors import InputError
-from trajspin.outputs import atomic_savez
 from trajspin.results.ensemble import EnsembleResult
 
 __all__ = ["JumpRecords", "RecordedEnsemble", "RECORD_PREFIX"]
@@ -248,11 +245,14 @@ class RecordedEnsemble(EnsembleResult):
         self.meta.update(seed=self.seed, ntraj=self.ntraj, ndark=self.ndark,
                          njumps_sum=self.njumps_sum,
                          records=self.records.kind if self.records is not None else "none")
-        arrays = {name: np.asarray(getattr(self, name)) for name in self._arrays}
+        return super().save(path, overwrite)
+
+    def file_arrays(self) -> dict:
+        """The ensemble's arrays and, when kept, the records (``JumpRecords.to_arrays``)."""
+        arrays = super().file_arrays()
         if self.records is not None:
             arrays.update(self.records.to_arrays())
-        header = {"kind": self.kind, "chain": self.chain.to_dict(), "meta": self.meta}
-        return atomic_savez(path, overwrite, header=np.array(json.dumps(header)), **arrays)
+        return arrays
 
     def merge(self, other):
         """Join two ensembles of the same chain, times, seed, initial state and feedback over
