@@ -19,7 +19,7 @@ import numpy as np
 from trajspin.errors import InputError
 
 __all__ = ["check_output_path", "ReservedOutput", "atomic_savez", "fsync_folder",
-           "remove_dead_temporaries"]
+           "remove_temporaries"]
 
 
 def check_output_path(path, what="output", overwrite=False):
@@ -71,11 +71,13 @@ def _temp_prefix(path) -> str:
     return f".tmp-{os.path.basename(path)}-{host}-{os.getpid()}-"
 
 
-def remove_dead_temporaries(path) -> int:
-    """Delete temporary files of ``path`` left by processes of this host that no longer run.
+def remove_temporaries(path, dead_only=True) -> int:
+    """Delete temporary files of earlier saves of ``path`` (a save killed midway).
 
-    A save killed midway (SIGKILL, power loss) leaves ``.tmp-<name>-<host>-<pid>-*.npz``;
-    a file whose process is alive, or that another host wrote, is never touched.
+    Temporaries are named ``.tmp-<name>-<host>-<pid>-*.npz``.  With ``dead_only`` (every new
+    save does this) only those of processes of this host that no longer run go; a live
+    writer's, and other hosts', are never touched.  ``dead_only=False`` removes them all: for
+    a caller that holds the lock of the run writing ``path`` (the batch runners).
 
     Returns
     -------
@@ -83,17 +85,21 @@ def remove_dead_temporaries(path) -> int:
         Number of files removed.
     """
     folder = os.path.dirname(os.path.abspath(path))
-    host = socket.gethostname().replace("-", "_")
-    head = f".tmp-{os.path.basename(path)}-{host}-"
+    prefix = f".tmp-{os.path.basename(path)}-"
+    host = socket.gethostname().replace("-", "_") + "-"
     removed = 0
     try:
         names = os.listdir(folder)
     except OSError:
         return 0
     for name in names:
-        pid = name[len(head):].split("-", 1)[0] if name.startswith(head) else ""
-        if not (pid.isdigit() and name.endswith(".npz")) or _alive(int(pid)):
+        if not (name.startswith(prefix) and name.endswith(".npz")):
             continue
+        if dead_only:
+            rest = name[len(prefix):]
+            pid = rest[len(host):].split("-", 1)[0] if rest.startswith(host) else ""
+            if not pid.isdigit() or _alive(int(pid)):
+                continue
         try:
             os.unlink(os.path.join(folder, name))
             removed += 1
@@ -128,7 +134,7 @@ class ReservedOutput:
         self.path = check_output_path(path, what, overwrite)
         self.what, self.overwrite = what, overwrite
         self.folder = os.path.dirname(os.path.abspath(self.path))
-        remove_dead_temporaries(self.path)
+        remove_temporaries(self.path)
         try:
             fd, self.tmp = tempfile.mkstemp(prefix=_temp_prefix(self.path),
                                             suffix=".npz", dir=self.folder)

@@ -18,7 +18,7 @@ import numpy as np
 from trajspin.errors import InputError
 from trajspin.initial import resolve_initial
 from trajspin.observables import check_observables
-from trajspin.outputs import ReservedOutput, check_output_path
+from trajspin.outputs import ReservedOutput, check_output_path, remove_temporaries
 from trajspin.progress import get_progress_bar
 from trajspin.resources import choose_engine, records_memory_estimate
 from trajspin.results.base import versions
@@ -326,25 +326,12 @@ def prepare_run(config, out, resume=False, ranks_per_node=1, force=False):
             zero = PartialSums.zero(config.times.size, len(config.sizes), K0, config.records,
                                     observable_extra(chain, config.observables))
             state = read_checkpoint(ckpt, dict(config.physics(), engine=engine), zero)
-        _remove_stray_temporaries(out)
+        remove_temporaries(out, dead_only=False)
         reserved = ReservedOutput(out, "--out", overwrite=True)
     except BaseException:
         lock.release()
         raise
     return RunPlan(config, out, ckpt, lock, state, done=False, engine=engine, reserved=reserved)
-
-
-def _remove_stray_temporaries(out):
-    """Temporary files of earlier saves of ``out`` (a save killed midway); the caller holds
-    the run's lock, so no other run of this result is writing them."""
-    folder = os.path.dirname(os.path.abspath(out))
-    prefix = f".tmp-{os.path.basename(out)}-"
-    for name in os.listdir(folder):
-        if name.startswith(prefix) and name.endswith(".npz"):
-            try:
-                os.unlink(os.path.join(folder, name))
-            except OSError:
-                pass
 
 
 def stop_test_for(task, plan, target_err):

@@ -71,7 +71,7 @@ from trajspin.trajectories.plan import DEFAULT_CHUNK, METHODS
 from trajspin.validation import MAX_SEED, check_times
 from trajspin.version import __version__
 
-__all__ = ["EnsembleConfig", "load_config", "parse_config", "RECORD_KINDS", "DEFAULT_CHUNK",
+__all__ = ["EnsembleConfig", "load_config", "read_toml", "unknown_key", "show_value", "parse_config", "RECORD_KINDS", "DEFAULT_CHUNK",
            "DEFAULT_CHECKPOINT_INTERVAL"]
 
 DEFAULT_CHECKPOINT_INTERVAL = 60.0
@@ -202,12 +202,12 @@ class EnsembleConfig:
         }
 
 
-def load_config(path) -> EnsembleConfig:
-    """Read and validate a TOML config file (raises InputError with one line)."""
+def read_toml(path) -> dict:
+    """The parsed TOML document at ``path`` (raises InputError with one line)."""
     path = os.fspath(path)
     try:
         with open(path, "rb") as fh:
-            data = tomllib.load(fh)
+            return tomllib.load(fh)
     except FileNotFoundError:
         raise InputError(f"config file {path} does not exist") from None
     except IsADirectoryError:
@@ -218,7 +218,12 @@ def load_config(path) -> EnsembleConfig:
         raise InputError(f"{path}: invalid TOML: {exc}") from None
     except UnicodeDecodeError:
         raise InputError(f"{path}: invalid TOML: not UTF-8 text") from None
-    return parse_config(data, source=path)
+
+
+def load_config(path) -> EnsembleConfig:
+    """Read and validate a TOML config file (raises InputError with one line)."""
+    path = os.fspath(path)
+    return parse_config(read_toml(path), source=path)
 
 
 def parse_config(data: dict, source: str = "<config>") -> EnsembleConfig:
@@ -226,7 +231,7 @@ def parse_config(data: dict, source: str = "<config>") -> EnsembleConfig:
     _check_keys(data)
     description = data.get("description", "")
     if not isinstance(description, str):
-        raise InputError(f"description must be a string, got {_show(description)}")
+        raise InputError(f"description must be a string, got {show_value(description)}")
 
     chain_t = data.get("chain", {})
     sizes = _int_list(chain_t["sizes"], "chain.sizes", low=1)
@@ -255,7 +260,7 @@ def parse_config(data: dict, source: str = "<config>") -> EnsembleConfig:
         switch = _numbers(sched.get("switch_times", []), "chain.schedule.switch_times", allow_empty=True)
         rows = sched["factors"]
         if not isinstance(rows, list) or not rows:
-            raise InputError(f"chain.schedule.factors must be a list of rows, got {_show(rows)}")
+            raise InputError(f"chain.schedule.factors must be a list of rows, got {show_value(rows)}")
         factors = [_numbers(r, f"chain.schedule.factors[{i}]", nonnegative=True)
                    for i, r in enumerate(rows)]
         if len({len(r) for r in factors}) != 1:
@@ -277,7 +282,7 @@ def parse_config(data: dict, source: str = "<config>") -> EnsembleConfig:
     if "initial_vector" in run:
         initial = run["initial_vector"]
         if not isinstance(initial, str) or not initial.strip():
-            raise InputError(f"run.initial_vector must be the path of a .npy file, got {_show(initial)}")
+            raise InputError(f"run.initial_vector must be the path of a .npy file, got {show_value(initial)}")
         try:
             request = np.load(initial)
         except (OSError, ValueError) as exc:
@@ -285,11 +290,11 @@ def parse_config(data: dict, source: str = "<config>") -> EnsembleConfig:
     elif "initial" in run:
         items = run["initial"]
         if not isinstance(items, list) or not items:
-            raise InputError(f"run.initial must be a list with one item per domain, got {_show(items)}")
+            raise InputError(f"run.initial must be a list with one item per domain, got {show_value(items)}")
         for i, v in enumerate(items):
             if isinstance(v, bool) or not isinstance(v, (int, str)):
                 raise InputError(f"run.initial[{i}] must be an integer or a string such as "
-                                 f"\"up:3\", got {_show(v)}")
+                                 f"\"up:3\", got {show_value(v)}")
         initial = request = tuple(items)
     else:
         initial = request = tuple(chain.default_excitations())
@@ -299,14 +304,14 @@ def parse_config(data: dict, source: str = "<config>") -> EnsembleConfig:
         raise InputError(f"run.initial: {exc}") from None
     obs = run.get("observables", ["jz"])
     if not isinstance(obs, list) or not all(isinstance(o, str) for o in obs):
-        raise InputError(f"run.observables must be a list of names, got {_show(obs)}")
+        raise InputError(f"run.observables must be a list of names, got {show_value(obs)}")
     try:
         observables = check_observables(obs, solver="trajectories")
     except InputError as exc:
         raise InputError(f"run.observables: {exc}") from None
     method = run.get("method", "auto")
     if method not in METHODS:
-        raise InputError(f"run.method must be one of {', '.join(map(repr, METHODS))}, got {_show(method)}")
+        raise InputError(f"run.method must be one of {', '.join(map(repr, METHODS))}, got {show_value(method)}")
     target_err = None
     if "target_err" in run:
         target_err = _number(run["target_err"], "run.target_err", positive=True)
@@ -320,7 +325,7 @@ def parse_config(data: dict, source: str = "<config>") -> EnsembleConfig:
     records = data.get("output", {}).get("records", "none")
     if not isinstance(records, str) or records not in RECORD_KINDS:
         raise InputError(f"output.records must be one of {', '.join(map(repr, RECORD_KINDS))}, "
-                         f"got {_show(records)}")
+                         f"got {show_value(records)}")
     if records not in _IMPLEMENTED_RECORDS:
         raise InputError(f"output.records = {records!r} is not implemented yet (the trajectory "
                          f"kernel does not return per-trajectory records to the runner); use \"none\"")
@@ -328,7 +333,7 @@ def parse_config(data: dict, source: str = "<config>") -> EnsembleConfig:
     ck = data.get("checkpoint", {})
     ck_path = ck.get("path")
     if ck_path is not None and (not isinstance(ck_path, str) or not ck_path.strip()):
-        raise InputError(f"checkpoint.path must be a non-empty string, got {_show(ck_path)}")
+        raise InputError(f"checkpoint.path must be a non-empty string, got {show_value(ck_path)}")
     interval = _number(ck.get("interval_seconds", DEFAULT_CHECKPOINT_INTERVAL),
                        "checkpoint.interval_seconds", positive=True)
 
@@ -350,7 +355,7 @@ def _times(spec):
             raise InputError(f"times.values cannot be combined with times.{extra[0]}")
         values = spec["values"]
         if not isinstance(values, list) or not values:
-            raise InputError(f"times.values must be a non-empty list of numbers, got {_show(values)}")
+            raise InputError(f"times.values must be a non-empty list of numbers, got {show_value(values)}")
         vals = [_number(v, f"times.values[{i}]") for i, v in enumerate(values)]
         try:
             return check_times(vals)
@@ -361,7 +366,7 @@ def _times(spec):
             raise InputError(f"missing key times.{key} (or give times.values)")
     spacing = spec.get("spacing", "log")
     if spacing not in ("log", "linear"):
-        raise InputError(f"times.spacing must be \"log\" or \"linear\", got {_show(spacing)}")
+        raise InputError(f"times.spacing must be \"log\" or \"linear\", got {show_value(spacing)}")
     start = _number(spec["start"], "times.start", nonnegative=True)
     if spacing == "log" and start <= 0:
         raise InputError(f"times.start must be positive for spacing = \"log\", got {start:g}")
@@ -378,15 +383,15 @@ def _times(spec):
 def _check_keys(data):
     for key, value in data.items():
         if key not in _SCHEMA:
-            raise InputError(_unknown(key, _SCHEMA))
+            raise InputError(unknown_key(key, _SCHEMA))
         allowed = _SCHEMA[key]
         if allowed is None:
             continue
         if not isinstance(value, dict):
-            raise InputError(f"{key} must be a table [{key}], got {_show(value)}")
+            raise InputError(f"{key} must be a table [{key}], got {show_value(value)}")
         for sub in value:
             if sub not in allowed:
-                raise InputError(_unknown(f"{key}.{sub}", {f"{key}.{a}" for a in allowed}))
+                raise InputError(unknown_key(f"{key}.{sub}", {f"{key}.{a}" for a in allowed}))
     for table, keys in _REQUIRED.items():
         if table not in data:
             raise InputError(f"missing table [{table}] (needs {', '.join(f'{table}.{k}' for k in keys)})")
@@ -395,13 +400,15 @@ def _check_keys(data):
                 raise InputError(f"missing key {table}.{k}")
 
 
-def _unknown(key, allowed):
+def unknown_key(key, allowed) -> str:
+    """The one-line message for a key not in ``allowed``, with the closest one if any."""
     close = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=0.75)
     hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(sorted(allowed))}"
     return f"unknown key {key!r}{hint}"
 
 
-def _show(value):
+def show_value(value) -> str:
+    """A short text of a config value and its TOML type, for error messages."""
     kind = type(value).__name__
     text = repr(value)
     if len(text) > 40:
@@ -411,7 +418,7 @@ def _show(value):
 
 def _integer(value, key, low=None, high=None):
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InputError(f"{key} must be an integer, got {_show(value)}")
+        raise InputError(f"{key} must be an integer, got {show_value(value)}")
     if low is not None and value < low:
         what = {0: "non-negative", 1: "positive"}.get(low, f">= {low}")
         raise InputError(f"{key} must be {what}, got {value}")
@@ -422,7 +429,7 @@ def _integer(value, key, low=None, high=None):
 
 def _number(value, key, positive=False, nonnegative=False):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InputError(f"{key} must be a number, got {_show(value)}")
+        raise InputError(f"{key} must be a number, got {show_value(value)}")
     value = float(value)
     if not math.isfinite(value):
         raise InputError(f"{key} must be finite, got {value}")
@@ -444,5 +451,5 @@ def _numbers(value, key, nonnegative=False, allow_empty=False):
 
 def _int_list(value, key, low=None):
     if not isinstance(value, list) or not value:
-        raise InputError(f"{key} must be a non-empty list of integers, got {_show(value)}")
+        raise InputError(f"{key} must be a non-empty list of integers, got {show_value(value)}")
     return [_integer(v, f"{key}[{i}]", low=low) for i, v in enumerate(value)]

@@ -28,12 +28,12 @@ import warnings
 from collections import deque
 
 from trajspin.errors import InputError, NumericalError
-from trajspin.outputs import ReservedOutput, check_output_path
+from trajspin.outputs import ReservedOutput, check_output_path, remove_temporaries
 from trajspin.progress import get_progress_bar
 from trajspin.results.base import versions
 from trajspin.results.io import load
 from trajspin.results.sweep import SweepResult
-from trajspin.runners.batch import SerialTransport, _remove_stray_temporaries
+from trajspin.runners.batch import SerialTransport
 from trajspin.runners.sweep_points import check_fit, point_cost, solve_point
 from trajspin.runners.sweep_spec import SweepSpec, load_sweep, parse_sweep
 from trajspin.runners.sweep_store import MemoryStore, PointFolder, points_folder
@@ -127,7 +127,7 @@ def prepare_sweep(spec, out=None, resume=False, force=False, ranks_per_node=1) -
     store = PointFolder(folder).open(spec, resume)
     try:
         done = store.done(spec)
-        _remove_stray_temporaries(out)        # of a killed run; we hold the folder's lock
+        remove_temporaries(out, dead_only=False)        # of a killed run; we hold the folder's lock
         reserved = ReservedOutput(out, "--out", overwrite=True)
     except BaseException:
         store.close()

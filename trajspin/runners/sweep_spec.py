@@ -37,11 +37,10 @@ import json
 import math
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 
 from trajspin.errors import InputError
-from trajspin.runners.config import EnsembleConfig, _show, _unknown, parse_config
+from trajspin.runners.config import EnsembleConfig, show_value, unknown_key, parse_config, read_toml
 
 __all__ = ["SweepSpec", "SweepPoint", "load_sweep", "parse_sweep", "SOLVERS", "AXES",
            "TIME_SOLVERS", "MAX_POINTS"]
@@ -160,28 +159,20 @@ class SweepSpec:
 def load_sweep(path) -> SweepSpec:
     """Read and validate a sweep config file (raises InputError with one line)."""
     path = os.fspath(path)
-    try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise InputError(f"config file {path} does not exist") from None
-    except OSError as exc:
-        raise InputError(f"cannot read config file {path}: {exc.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: invalid TOML: {str(exc).splitlines()[0]}") from None
+    data = read_toml(path)
     return parse_sweep(data, source=path)
 
 
 def parse_sweep(data: dict, source: str = "<config>") -> SweepSpec:
     """Validate a parsed TOML document with a ``[sweep]`` table into a :class:`SweepSpec`."""
     if not isinstance(data, dict):
-        raise InputError(f"a sweep config is a TOML document (a dict), got {_show(data)}")
+        raise InputError(f"a sweep config is a TOML document (a dict), got {show_value(data)}")
     if "sweep" not in data:
         raise InputError("missing table [sweep] (give its axes, e.g. N1 = [4, 8, 16], and "
                          "solver = \"steady\")")
     table = data["sweep"]
     if not isinstance(table, dict):
-        raise InputError(f"sweep must be a table [sweep], got {_show(table)}")
+        raise InputError(f"sweep must be a table [sweep], got {show_value(table)}")
     data = dict(data, sweep={k: _plain(v) for k, v in table.items()})
     table = data["sweep"]
     try:
@@ -212,19 +203,19 @@ def _read_table(table):
     allowed = set(AXES) | set(_OPTIONS) | {f"N{i}" for i in range(1, 10)}
     for key in table:
         if key not in allowed:
-            raise InputError(_unknown(f"sweep.{key}", {f"sweep.{a}" for a in allowed}))
+            raise InputError(unknown_key(f"sweep.{key}", {f"sweep.{a}" for a in allowed}))
     mode = table.get("mode", "grid")
     if mode not in ("grid", "list"):
-        raise InputError(f"sweep.mode must be \"grid\" or \"list\", got {_show(mode)}")
+        raise InputError(f"sweep.mode must be \"grid\" or \"list\", got {show_value(mode)}")
     axes = {}
     for key, values in table.items():
         if key == "mode" or (key == "solver" and isinstance(values, str)):
             continue
         if key == "solver" and not isinstance(values, list):
             raise InputError(f"sweep.solver must be a solver name or a list of them, "
-                             f"got {_show(values)}")
+                             f"got {show_value(values)}")
         if not isinstance(values, list):
-            raise InputError(f"sweep.{key} must be a list of values (an axis), got {_show(values)}")
+            raise InputError(f"sweep.{key} must be a list of values (an axis), got {show_value(values)}")
         if not values:
             raise InputError(f"sweep.{key} is an empty list: every axis needs at least one value")
         for k, v in enumerate(values):
@@ -252,7 +243,7 @@ def _check_value(key, k, value):
             raise InputError(_unknown_solver(where, value))
     elif _DOMAIN_AXIS.match(key) or key in ("seed", "ntraj"):
         if isinstance(value, bool) or not isinstance(value, int):
-            raise InputError(f"{where} must be an integer, got {_show(value)}")
+            raise InputError(f"{where} must be an integer, got {show_value(value)}")
         low = 0 if key == "seed" else 1
         if value < low:
             raise InputError(f"{where} must be {'non-negative' if low == 0 else 'positive'}, "
@@ -260,15 +251,15 @@ def _check_value(key, k, value):
     elif key in ("sizes", "initial"):
         if not isinstance(value, list) or not value:
             raise InputError(f"{where} must be a non-empty list (one item per domain), "
-                             f"got {_show(value)}")
+                             f"got {show_value(value)}")
     elif isinstance(value, (bool, str, dict)):
-        raise InputError(f"{where} must be a number or a list of numbers, got {_show(value)}")
+        raise InputError(f"{where} must be a number or a list of numbers, got {show_value(value)}")
 
 
 def _unknown_solver(where, value):
-    text = f"{where} must be one of {', '.join(map(repr, SOLVERS))}, got {_show(value)}"
+    text = f"{where} must be one of {', '.join(map(repr, SOLVERS))}, got {show_value(value)}"
     if isinstance(value, str):
-        hint = _unknown(value.replace(" ", "_"), set(SOLVERS))
+        hint = unknown_key(value.replace(" ", "_"), set(SOLVERS))
         if "did you mean" in hint:
             text += "; did you mean " + hint.split("did you mean ")[1]
     return text
@@ -328,12 +319,12 @@ def _point(index, base, combo, solver, total):
             i = int(match.group(1))
             if not isinstance(sizes, list) or len(sizes) < i:
                 raise InputError(f"sweep.{key} needs chain.sizes with at least {i} domains "
-                                 f"(the other sizes), got {_show(sizes)}")
+                                 f"(the other sizes), got {show_value(sizes)}")
             sizes[i - 1] = value
             continue
         table, name = AXES[key]
         if not isinstance(doc.setdefault(table, {}), dict):
-            raise InputError(f"{table} must be a table [{table}], got {_show(doc[table])}")
+            raise InputError(f"{table} must be a table [{table}], got {show_value(doc[table])}")
         doc[table][name] = copy.deepcopy(value)
         if key == "temperature":
             doc[table].pop("n_thermal", None)
