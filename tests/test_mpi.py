@@ -24,19 +24,10 @@ from trajspin.runners.checkpoints import read_checkpoint, write_checkpoint
 from trajspin.runners.chunks import ChunkPlan, OrderedSums
 from trajspin.trajectories import PartialSums
 from trajspin.trajectories.ensemble import run_trajectories
+from mpi_support import ENV, MPIEXEC, ROOT, needs_mpi
 
-ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "mpi_scripts" / "run_ensemble.py"
-MPIEXEC = Path(sys.executable).parent / "mpiexec"
-ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
-try:
-    import mpi4py  # noqa: F401
-    HAVE_MPI4PY = True
-except ImportError:
-    HAVE_MPI4PY = False
-needs_mpi = pytest.mark.skipif(not HAVE_MPI4PY, reason="mpi4py is not installed "
-                               "(pip install mpi4py mpich) - the MPI runs are skipped")
 
 
 def write_config(path, sizes, ntraj, seed=7, chunk=64, times="start = 1e-3\nstop = 1e2\npoints = 30",

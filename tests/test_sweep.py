@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 import tomllib
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,21 +25,12 @@ import trajspin.runners.sweep as sweep_module
 from trajspin.runners.sweep import SweepCoordinator, prepare_sweep
 from trajspin.runners.sweep_points import PointCost, check_fit
 from trajspin.runners.sweep_spec import load_sweep, parse_sweep
+from mpi_support import ENV, MPIEXEC, ROOT, needs_mpi
 
-ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "mpi_scripts" / "configs"
 SCRIPT = ROOT / "mpi_scripts" / "run_sweep.py"
-MPIEXEC = Path(sys.executable).parent / "mpiexec"
-ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 ARRAYS = SweepResult._arrays
 
-try:
-    import mpi4py  # noqa: F401
-    HAVE_MPI4PY = True
-except ImportError:
-    HAVE_MPI4PY = False
-needs_mpi = pytest.mark.skipif(not HAVE_MPI4PY, reason="mpi4py is not installed "
-                               "(pip install mpi4py mpich) - the MPI runs are skipped")
 
 MIXED = """description = "mixed"
 [chain]
