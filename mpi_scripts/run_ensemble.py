@@ -20,24 +20,31 @@ import time
 import traceback
 
 
+def run_arguments(p, config, resume, quiet, work):
+    """The options every batch script takes (run_ensemble.py, run_sweep.py); the texts say
+    what ``config``, ``--resume``, ``--quiet`` and the root's ``work`` mean for this script."""
+    p.add_argument("config", help=config)
+    p.add_argument("--out", required=True, help="result file (.npz), written atomically at the end")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing --out written by another config")
+    p.add_argument("--resume", action="store_true", help=resume)
+    p.add_argument("--quiet", action="store_true", help=quiet)
+    p.add_argument("--root-computes", choices=("auto", "yes", "no"), default="auto",
+                   help=f"whether rank 0 also {work} (auto: yes up to 16 ranks)")
+    return p
+
+
 def _parser():
     p = argparse.ArgumentParser(
         prog="run_ensemble.py",
         description="Quantum-trajectory ensemble of a trajspin chain from a TOML config "
                     "(MPI ranks via mpiexec, or one process).",
         epilog="Config keys: see mpi_scripts/configs/default.toml and trajspin/runners/config.py.")
-    p.add_argument("config", help="TOML config file")
-    p.add_argument("--out", required=True, help="result file (.npz), written atomically at the end")
-    p.add_argument("--force", action="store_true",
-                   help="replace an existing --out written by another config")
-    p.add_argument("--resume", action="store_true",
-                   help="continue from the checkpoint if there is one (else start); "
-                        "exit at once if --out is already complete")
-    p.add_argument("--quiet", action="store_true",
-                   help="no progress bar: one log line per checkpoint and a final summary")
-    p.add_argument("--root-computes", choices=("auto", "yes", "no"), default="auto",
-                   help="whether rank 0 also computes chunks (auto: yes up to 16 ranks)")
-    return p
+    return run_arguments(
+        p, "TOML config file",
+        "continue from the checkpoint if there is one (else start); exit at once if --out is "
+        "already complete",
+        "no progress bar: one log line per checkpoint and a final summary", "computes chunks")
 
 
 def _import_trajspin():

@@ -20,7 +20,7 @@ import contextlib
 import sys
 import traceback
 
-from run_ensemble import _import_trajspin, _world
+from run_ensemble import _import_trajspin, _world, run_arguments
 
 
 def _parser():
@@ -29,17 +29,11 @@ def _parser():
         description="A sweep of trajspin points from a TOML config with a [sweep] table "
                     "(MPI ranks via mpiexec, or one process).",
         epilog="Keys: see trajspin/runners/sweep_spec.py and mpi_scripts/configs/sweep_*.toml.")
-    p.add_argument("config", help="TOML config file with a [sweep] table")
-    p.add_argument("--out", required=True, help="result file (.npz), written atomically at the end")
-    p.add_argument("--force", action="store_true",
-                   help="replace an existing --out written by another config")
-    p.add_argument("--resume", action="store_true",
-                   help="continue from RESULT.points/ (finished points are kept); exit at once "
-                        "if --out is already complete")
-    p.add_argument("--quiet", action="store_true", help="no progress bar, a final summary only")
-    p.add_argument("--root-computes", choices=("auto", "yes", "no"), default="auto",
-                   help="whether rank 0 also solves points (auto: yes up to 16 ranks)")
-    return p
+    return run_arguments(
+        p, "TOML config file with a [sweep] table",
+        "continue from RESULT.points/ (finished points are kept); exit at once if --out is "
+        "already complete",
+        "no progress bar, a final summary only", "solves points")
 
 
 def _prepare(args, per_node):
