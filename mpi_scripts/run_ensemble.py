@@ -69,6 +69,14 @@ def _world():
     return mpi_backend, mpi_backend.world()
 
 
+def _placement():
+    """(MPI backend, comm, rank, size, ranks on this node); one process without MPI."""
+    backend, comm = _world()
+    if comm is None:
+        return backend, None, 0, 1, 1
+    return backend, comm, comm.Get_rank(), comm.Get_size(), backend.ranks_on_this_node(comm)
+
+
 def main(argv=None):
     args = _parser().parse_args(argv)
     _import_trajspin()
@@ -76,10 +84,7 @@ def main(argv=None):
     from trajspin.runners.config import load_config
     from trajspin.runners.batch import EnsembleTask, SerialTransport, prepare_run, run_root
 
-    backend, comm = _world()
-    rank = comm.Get_rank() if comm is not None else 0
-    size = comm.Get_size() if comm is not None else 1
-    per_node = backend.ranks_on_this_node(comm) if comm is not None else 1
+    backend, comm, rank, size, per_node = _placement()
 
     plan = None
     if rank == 0:

@@ -20,7 +20,7 @@ import contextlib
 import sys
 import traceback
 
-from run_ensemble import _import_trajspin, _world, run_arguments
+from run_ensemble import _import_trajspin, _placement, run_arguments
 
 
 def _parser():
@@ -79,10 +79,7 @@ def main(argv=None):
     from trajspin.runners.sweep import run_sweep_root
     from trajspin.runners.sweep_store import PointFolder
 
-    backend, comm = _world()
-    rank = comm.Get_rank() if comm is not None else 0
-    size = comm.Get_size() if comm is not None else 1
-    per_node = backend.ranks_on_this_node(comm) if comm is not None else 1
+    backend, comm, rank, size, per_node = _placement()
     plan, status = _prepare(args, per_node) if rank == 0 else (None, None)
     if comm is not None:
         status = comm.bcast(status, root=0)
