@@ -32,9 +32,7 @@ import trajspin
 import trajspin.demon
 from trajspin.results.sweep import SweepResult
 
-PENDING = {
-    "trajspin.Trajectory",          # trajspin/trajectories/single.py: property jz_over_n
-}
+PENDING = set()
 
 OUTSIDE = set()
 

@@ -147,6 +147,9 @@ def test_trajectory_plot_with_its_jump_raster(engine):
     np.testing.assert_allclose(_raster_ticks(ax), np.sort(tr.jump_times))
     assert f"trajectory {tr.index}" in ax.get_title(loc="left")
     assert len(plot_trajectory(tr, raster=False).collections) == 0
+    ax = tr.plot(xscale="log")                       # the method draws the same
+    _check_lines(ax, tr.times[1:], tr.jz_over_n[1:])
+    np.testing.assert_allclose(_raster_ticks(ax), np.sort(tr.jump_times))
 
 
 def test_trajectory_raster_rows_absorptions_and_closed_reservoir():

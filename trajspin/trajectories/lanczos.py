@@ -61,6 +61,7 @@ from trajspin.kernels.lanczos import (VISIT_DARK, build_sector, count_table, dic
 from trajspin.errors import InputError
 from trajspin.caches import BoundedCache
 from trajspin.resources import CACHED_DIM, check_countable, check_paper, krylov_memory_estimate
+from trajspin.results.plotting import plot_trajectory
 from trajspin.trajectories.sums import PartialSums
 from trajspin.validation import check_initial, check_memory, check_seed, check_times
 
@@ -288,7 +289,23 @@ class KrylovTrajectory:
 
     @property
     def jz_over_n(self):
+        """Conditional <J_i^z>/N_i, shape (T, M)."""
         return self.jz / np.asarray(self.chain.sizes, dtype=float)
+
+    def plot(self, ax=None, **kwargs):
+        """Draw <J_i^z>/N_i against gamma t with the jump raster, as ``Trajectory.plot``.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+        **kwargs
+            Passed to :func:`trajspin.results.plotting.plot_trajectory`.
+
+        Returns
+        -------
+        ax : matplotlib Axes
+        """
+        return plot_trajectory(self, ax=ax, **kwargs)
 
     @property
     def quanta(self):

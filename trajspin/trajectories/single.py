@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from trajspin.kernels.events import L_F, demon_kernel, general_kernel, rng_init
+from trajspin.results.plotting import plot_trajectory
 from trajspin.trajectories.lanczos import krylov_trajectory
 from trajspin.trajectories.plan import EnsemblePlan
 from trajspin.trajectories.tables import kernel_tables
@@ -72,7 +73,25 @@ class Trajectory:
 
     @property
     def jz_over_n(self):
+        """Conditional <J_i^z>/N_i, shape (T, M): ``jz`` divided by the domain sizes."""
         return self.jz / np.asarray(self.chain.sizes, dtype=float)
+
+    def plot(self, ax=None, **kwargs):
+        """Draw <J_i^z>/N_i against gamma t with the jump raster (one row per reservoir).
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Draw here; default a new figure.
+        **kwargs
+            Passed to :func:`trajspin.results.plotting.plot_trajectory` (``raster``,
+            ``xscale``, ``label``, ``title``, ``legend``, line keywords).
+
+        Returns
+        -------
+        ax : matplotlib Axes
+        """
+        return plot_trajectory(self, ax=ax, **kwargs)
 
     @property
     def final_jz(self):
