@@ -170,3 +170,45 @@ def test_estimate_and_steady_state_take_the_same_route(sizes, initial):
     assert e.method.startswith("total-spin") == closed
     big = estimate((10**9, 10**3), "steady")
     assert big.fits and big.seconds < 1
+
+
+def _traced_peak(run):
+    """Peak bytes allocated (numpy and numba arrays, both traced) while ``run()`` runs."""
+    import tracemalloc
+    run()                                         # compile and fill caches first
+    tracemalloc.start()
+    try:
+        run()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_cascade_model_counts_the_extrapolation_tableau():
+    from trajspin.exact.cascade import MAX_ORDER
+    from trajspin.resources import CASCADE_TABLEAU_ROWS
+    assert CASCADE_TABLEAU_ROWS == 2 * MAX_ORDER
+
+
+FIXED = 64 * 1024
+
+
+@pytest.mark.parametrize("sizes", [(16, 10, 5), (30, 8)])
+def test_master_memory_model_covers_the_measured_peak(sizes):
+    """The exact solver's allocations stay within its memory model (plus FIXED bytes of
+    Python objects that do not grow with the chain: ~16 kB measured), and the model is not
+    loose by more than 1.6x (before 2026-12-08 it counted 10 d_K^2 per sector of ~28)."""
+    from trajspin.resources import master_memory_estimate
+    chain = trajspin.Chain(list(sizes))
+    peak = _traced_peak(lambda: trajspin.solve_master(chain, [0.0, 0.05, 0.5]))
+    model = master_memory_estimate(chain)
+    assert peak <= model + FIXED <= 1.6 * peak, (peak, model)
+
+
+def test_steady_memory_model_covers_the_measured_peak():
+    """The stationary cascade (two sectors' work matrices at once, the basis' tables)."""
+    from trajspin.resources import steady_memory_estimate
+    chain = trajspin.Chain([60, 20, 10])
+    peak = _traced_peak(lambda: trajspin.steady_state(chain))
+    model = steady_memory_estimate(chain)
+    assert peak <= model + FIXED <= 2.0 * peak, (peak, model)
