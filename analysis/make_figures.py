@@ -277,15 +277,26 @@ def main(argv=None):
            "points": 60 if args.quick else 240, "points_mf": 120 if args.quick else 400,
            "mf_rtol": 1e-7 if args.quick else 1e-10}
     names = args.only or (QUICK if args.quick else list(FIGURES))
-    summary = {"n_thermal_S1": N_TH_S1, "ntraj": cfg["ntraj"], "seed": args.seed,
-               "trajspin": ts.__version__}
+    path = os.path.join(args.out, "summary.json" if not args.quick else "summary_quick.json")
+    summary = {}
+    if args.only and os.path.exists(path):
+        # --only remakes some figures: the others keep their entries (and their settings)
+        with open(path) as fh:
+            summary = json.load(fh)
+        if any(summary.get(k) != v for k, v in (("ntraj", cfg["ntraj"]), ("seed", args.seed))):
+            print(f"note: {path} was made with ntraj={summary.get('ntraj')}, "
+                  f"seed={summary.get('seed')}; the figures remade now use "
+                  f"ntraj={cfg['ntraj']}, seed={args.seed} (kept per figure)", flush=True)
+    summary.update({"n_thermal_S1": N_TH_S1, "ntraj": cfg["ntraj"], "seed": args.seed,
+                    "trajspin": ts.__version__})
     for name in names:
         fn, title, sizes, tmin, tmax, kw = FIGURES[name]
         start = time.perf_counter()
         summary[name] = fn(name, title, sizes, tmin, tmax, cfg, **kw)
         summary[name]["seconds"] = round(time.perf_counter() - start, 2)
+        summary[name].update(ntraj=cfg["ntraj"], seed=args.seed)
         print(f"{name}: {summary[name]['png']}  ({summary[name]['seconds']} s)", flush=True)
-    with open(os.path.join(args.out, "summary.json" if not args.quick else "summary_quick.json"), "w") as fh:
+    with open(path, "w") as fh:
         json.dump(summary, fh, indent=1, default=float)
     return 0
 
