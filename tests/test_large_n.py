@@ -20,7 +20,7 @@ import trajspin
 from trajspin import Chain, InputError, steady_state, trajectory
 from trajspin.resources import check_countable, krylov_memory_estimate
 from trajspin.trajectories.lanczos import krylov_trajectory
-from trajspin.kernels.lanczos import build_sector, count_table, rank
+from trajspin.kernels.matrix_free import build_sector, count_table, rank
 
 TIMES = np.array([0.0, 1e-7, 1e-5, 1e-3, 1.0])
 

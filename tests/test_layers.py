@@ -160,8 +160,11 @@ def test_no_imports_inside_functions_except_optional_dependencies():
     assert bad == []
 
 
-@pytest.mark.parametrize("name", ["trajspin.kernels.events", "trajspin.kernels.lanczos",
-                                  "trajspin.kernels.cascade"])
+KERNEL_MODULES = sorted((PKG / "kernels").glob("*.py"))
+
+
+@pytest.mark.parametrize("name", [f"trajspin.kernels.{p.stem}" for p in KERNEL_MODULES
+                                  if p.stem != "__init__"])
 def test_kernels_import_only_numerics_and_other_kernels(name):
     path = _modules()[name]
     external, internal = _imports(path, name)

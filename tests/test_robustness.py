@@ -17,7 +17,8 @@ from scipy.optimize import brentq
 import trajspin
 from trajspin import (Chain, InputError, NumericalError, run_trajectories, solve_master,
                       steady_state)
-from trajspin.kernels.events import newton_waiting_time, rng_init, rng_uniform
+from trajspin.kernels.linalg import newton_waiting_time
+from trajspin.kernels.rng import rng_init, rng_uniform
 from trajspin.model import RATE_MAX, RATE_MIN
 from trajspin.validation import check_result
 
@@ -381,7 +382,7 @@ def test_malformed_arguments_are_one_line_input_errors(call, words):
     ([0.2, 0.0, 0.8], 0.2000001, 2),
 ])
 def test_pick_channel_never_takes_a_closed_reservoir(prob, u, want):
-    from trajspin.kernels.events import pick_channel
+    from trajspin.kernels.linalg import pick_channel
     assert pick_channel(np.array(prob), u) == want
 
 

@@ -194,8 +194,9 @@ def table_bytes(chain, K0=None) -> int:
     """Exact bytes of the arrays the dense trajectory engine keeps for sectors 0..K0.
 
     The flat kernel tables (``SectorTables``: eigenvectors sum d_K^2, eigenvalues, excitation
-    numbers, jump targets and amplitudes, offsets), the basis' cached spectra and sector
-    objects (states, codes, jump tables) and the basis' dimension and stride vectors.
+    numbers, per-domain lowering targets and amplitudes, offsets), the basis' cached spectra
+    and sector objects (states, codes, jump tables) and the basis' dimension and stride
+    vectors.
 
     Parameters
     ----------
@@ -211,7 +212,7 @@ def table_bytes(chain, K0=None) -> int:
     K0 = chain.sizes[0] if K0 is None else int(K0)
     d = sector_basis(chain).dims[: K0 + 1].astype(float)
     sd, sd2 = float(d.sum()), float((d**2).sum())
-    per_state = (1 + M + 4 * (M - 1))          # lam, nexc, jtgt + jamp (2 sides each)
+    per_state = 1 + M + 2 * M                  # lam, nexc, low_tgt + low_amp (one per domain)
     per_state += 1                             # lam of the cached spectrum
     per_state += M + 1 + 4 * (M - 1)           # Sector: states, codes, jump_target + jump_amp
     small = 3 * (K0 + 1) + (M - 1) + M         # dims/off_d/off_V, gamma, half

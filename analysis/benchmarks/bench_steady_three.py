@@ -1,7 +1,7 @@
 """Where the exact three-domain t -> infinity stops: measured cost per sector, extrapolated.
 
-    OPENBLAS_NUM_THREADS=1 python analysis/benchmarks/bench_steady_three.py          # ~4 min
-    OPENBLAS_NUM_THREADS=1 python analysis/benchmarks/bench_steady_three.py --quick  # ~1 min
+    python analysis/benchmarks/bench_steady_three.py          # ~4 min, both cores
+    python analysis/benchmarks/bench_steady_three.py --quick  # ~1 min
 
 Issue 13's target: ``steady_state(Chain([10**4, 100, 10]))`` in under 10 minutes, "or the
 measured limit".  The stationary cascade (``trajspin.exact.cascade.stationary_blocks``) visits

@@ -1,25 +1,8 @@
-"""Numba kernels of the matrix-free (Lanczos) trajectory path (plain arrays in and out).
+"""Restarted Lanczos propagation of the matrix-free trajectory path (plain arrays in and out).
 
-Sector K of a chain with domain sizes N_1..N_M holds the excitation tuples (n_1..n_M) with
-sum n_i = K, in lexicographic order (domain 1 most significant: the order of
-``trajspin.sectors``).  A tuple's position is its *rank*, computed from the counting table
-
-    cum[i, k + 1] = #{(n_i, .., n_M) : sum = k' <= k}        shape (M + 1, K_tot + 2)
-
-in O(M), so no search and no table of the sector below is needed.
-
-No-jump generator of the paper model in sector K (T = 0), stored matrix-free:
-
-    G_K = sum_c gamma_c L_c^T L_c,   L_c = J_c^- + J_{c+1}^-,
-    <n|G_K|n>  = sum_c gamma_c [A(N_c, n_c) + A(N_{c+1}, n_{c+1})],   A(N, n) = n (N - n + 1),
-    <n + e_c - e_{c+1}|G_K|n> = gamma_c sqrt(n_{c+1}(N_{c+1} - n_{c+1} + 1)) sqrt((n_c + 1)(N_c - n_c)),
-
-i.e. a diagonal (d_K,) plus one "hop" per reservoir and state (an excitation moving from
-domain c+1 to c, and its transpose): ``hop_tgt``, ``hop_amp`` of shape (d_K, M-1).
-A product G_K x costs O(d_K M) and the sector O(d_K M) memory.
-
-Propagation between jumps (Lanczos, full reorthogonalisation): from the unit vector u,
-G Q_m = Q_m T_m + beta_m q_{m+1} e_m^T, T_m = S diag(theta) S^T, and
+Sector tables and G_K x come from ``matrix_free``; the waiting time, the channel pick and
+<J^z> from ``linalg``.  Propagation between jumps (Lanczos, full reorthogonalisation): from
+the unit vector u, G Q_m = Q_m T_m + beta_m q_{m+1} e_m^T, T_m = S diag(theta) S^T, and
 
     psi(h) = exp(-G h / 2) u  ~  Q_m S exp(-theta h / 2) S^T e_1,
     p(h)   = ||psi(h)||^2     ~  sum_k S_{1k}^2 exp(-theta_k h)     (Gauss quadrature of
@@ -34,173 +17,18 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from trajspin.kernels.events import newton_waiting_time, pick_channel, rng_uniform
+from trajspin.kernels.linalg import FAST, dicke_jz, fill_rows, pick_channel, waiting_time
+from trajspin.kernels.matrix_free import apply_generator, fill_sector, lower, sector_jz
+from trajspin.kernels.rng import rng_uniform
 
-__all__ = ["count_table", "build_sector", "fill_sector", "run_visits", "sector_jz", "rank", "apply_generator", "lanczos", "sector_visit",
-           "dicke_jz", "VISIT_JUMP", "VISIT_DARK", "VISIT_GROUND"]
+__all__ = ["lanczos", "run_visits", "sector_visit", "VISIT_JUMP", "VISIT_DARK", "VISIT_GROUND"]
 
 VISIT_JUMP = 0      # the trajectory jumped out of the sector
 VISIT_DARK = 1      # froze in the dark subspace (no jump within the horizon)
 VISIT_GROUND = 2    # K = 0
 
 
-@njit(cache=True)
-def count_table(sizes, Kmax):
-    """cum[i, k + 1] = number of tuples (n_i..n_{M-1}), 0 <= n_l <= N_l, with sum <= k.
-
-    Shape (M + 1, Kmax + 2), int64; cum[i, 0] = 0.  Row M is the empty tuple (sum 0).
-    O(M Kmax): cnt[i, k] = sum_{v=0}^{min(N_i, k)} cnt[i+1, k-v] is a difference of the
-    running sums of row i + 1, cum[i+1, k+1] - cum[i+1, max(k-N_i, 0)].  The caller makes
-    sure the counts fit in int64 (``krylov.KrylovSectors``).
-    """
-    M = sizes.size
-    cum = np.zeros((M + 1, Kmax + 2), dtype=np.int64)
-    cum[M, 1:] = 1                       # the empty tuple: one state of sum 0
-    for i in range(M - 1, -1, -1):
-        for k in range(Kmax + 1):
-            lo = k - sizes[i]
-            cnt = cum[i + 1, k + 1] - (cum[i + 1, lo] if lo > 0 else 0)
-            cum[i, k + 1] = cum[i, k] + cnt
-    return cum
-
-
-@njit(cache=True)
-def rank(n, K, cum):
-    """Position of the tuple n (sum K) in its sector: #lexicographically smaller tuples, sum K."""
-    r = 0
-    rem = K
-    for i in range(n.size):
-        # tuples with a smaller value v < n_i here: suffix (i+1..) sums to rem - v
-        hi = rem + 1                  # cum index of rem
-        lo = rem - n[i] + 1           # cum index of rem - n_i
-        r += cum[i + 1, hi] - cum[i + 1, lo]
-        rem -= n[i]
-    return r
-
-
-@njit(cache=True)
-def build_sector(sizes, gamma, K, cum):
-    """States and matrix-free generator of sector K (fresh arrays; see ``fill_sector``).
-
-    Returns
-    -------
-    nexc : int64 (d_K, M)       excitation numbers, lexicographic (code) order
-    diag : float64 (d_K,)       diagonal of G_K
-    hop_tgt : int32 (d_K, M-1)  position of n + e_c - e_{c+1} (-1: impossible)
-    hop_amp : float64 (d_K, M-1) gamma_c times its matrix element
-    """
-    M = sizes.size
-    d = cum[0, K + 1] - cum[0, K]
-    nexc = np.zeros((d, M), dtype=np.int64)
-    diag = np.zeros(d)
-    hop_tgt = -np.ones((d, M - 1), dtype=np.int32)
-    hop_amp = np.zeros((d, M - 1))
-    fill_sector(sizes, gamma, K, cum, nexc, diag, hop_tgt, hop_amp)
-    return nexc, diag, hop_tgt, hop_amp
-
-
-@njit(cache=True)
-def fill_sector(sizes, gamma, K, cum, nexc, diag, hop_tgt, hop_amp):
-    """Write sector K's tables into the first d_K rows of the buffers; returns d_K.
-
-    Buffers as returned by ``build_sector`` with at least d_K rows: nexc int64 (., M),
-    diag float64 (.,), hop_tgt int32 (., M-1), hop_amp float64 (., M-1).  O(d_K M^2).
-    """
-    M = sizes.size
-    C = M - 1
-    d = cum[0, K + 1] - cum[0, K]
-    n = np.zeros(M, dtype=np.int64)
-    first_tuple(n, sizes, K)
-    for s in range(d):
-        for i in range(M):
-            nexc[s, i] = n[i]
-        g = 0.0
-        for c in range(C):
-            a = n[c] * (sizes[c] - n[c] + 1.0)
-            b = n[c + 1] * (sizes[c + 1] - n[c + 1] + 1.0)
-            g += gamma[c] * (a + b)
-            hop_tgt[s, c] = -1
-            hop_amp[s, c] = 0.0
-            if n[c + 1] > 0 and n[c] < sizes[c]:
-                n[c] += 1
-                n[c + 1] -= 1
-                hop_tgt[s, c] = rank(n, K, cum)
-                n[c] -= 1
-                n[c + 1] += 1
-                hop_amp[s, c] = gamma[c] * np.sqrt(b * (n[c] + 1.0) * (sizes[c] - n[c]))
-        diag[s] = g
-        if s < d - 1:
-            next_tuple(n, sizes)
-    return d
-
-
-@njit(cache=True)
-def first_tuple(n, sizes, K):
-    """n = lexicographically smallest tuple of sum K (fill from the last domain)."""
-    rem = K
-    for i in range(sizes.size - 1, -1, -1):
-        n[i] = min(sizes[i], rem)
-        rem -= n[i]
-
-
-@njit(cache=True)
-def next_tuple(n, sizes):
-    """n = the next tuple of the same sum, lexicographically (n must not be the last)."""
-    M = sizes.size
-    suf = 0
-    i = M - 1
-    while True:           # rightmost i < M-1 with room and a non-empty suffix
-        suf += n[i]
-        i -= 1
-        if n[i] < sizes[i] and suf >= 1:
-            break
-    n[i] += 1
-    rem = suf - 1
-    for l in range(M - 1, i, -1):
-        n[l] = min(sizes[l], rem)
-        rem -= n[l]
-
-
-@njit(cache=True)
-def sector_jz(psi, sizes, K, half, out):
-    """<J_i^z> of the (unnormalised) vector psi (d_K,) of sector K, without tables: O(d_K M)."""
-    M = sizes.size
-    n = np.zeros(M, dtype=np.int64)
-    first_tuple(n, sizes, K)
-    norm = 0.0
-    for i in range(M):
-        out[i] = 0.0
-    for s in range(psi.size):
-        p = psi[s] * psi[s]
-        norm += p
-        for i in range(M):
-            out[i] += p * n[i]
-        if s < psi.size - 1:
-            next_tuple(n, sizes)
-    for i in range(M):
-        out[i] = out[i] / norm - half[i]
-
-
-@njit(cache=True, fastmath={"reassoc", "contract", "arcp"})
-def apply_generator(diag, hop_tgt, hop_amp, x, y):
-    """y = G_K x (shapes (d_K,)), O(d_K M)."""
-    d = diag.size
-    C = hop_tgt.shape[1]
-    for s in range(d):
-        y[s] = diag[s] * x[s]
-    for s in range(d):
-        xs = x[s]
-        acc = 0.0
-        for c in range(C):
-            t = hop_tgt[s, c]
-            if t >= 0:
-                a = hop_amp[s, c]
-                acc += a * x[t]
-                y[t] += a * xs
-        y[s] += acc
-
-
-@njit(cache=True, fastmath={"reassoc", "contract", "arcp"})
+@njit(cache=True, fastmath=FAST)
 def lanczos(diag, hop_tgt, hop_amp, Q, alpha, beta, m_start, m_stop):
     """Lanczos steps m_start..m_stop-1 with full reorthogonalisation.
 
@@ -320,23 +148,7 @@ def _safe_step(w, c, theta, betam, tol):
     return lo
 
 
-@njit(cache=True)
-def _waiting_time(w, lam, log_r):
-    """Solve log sum_k w_k exp(-lam_k tau) = log_r for tau >= 0 by Newton from tau = 0.
-
-    log p is convex and decreasing, so Newton from the left converges monotonically; returns
-    inf when the zero-rate weight alone stays above r (no root).
-    """
-    p0 = 0.0
-    for k in range(w.size):
-        if lam[k] == 0.0:
-            p0 += w[k]
-    if p0 > 0.0 and np.log(p0) >= log_r:
-        return np.inf
-    return newton_waiting_time(w, lam, log_r, 400)
-
-
-@njit(cache=True, fastmath={"reassoc", "contract", "arcp"})
+@njit(cache=True, fastmath=FAST)
 def _ritz_vector(Q, S, theta, m, h, d, out):
     """out[:d] = Q_m S exp(-theta h / 2) S^T e_1; returns ||out||^2."""
     y = np.zeros(m)
@@ -358,43 +170,96 @@ def _ritz_vector(Q, S, theta, m, h, d, out):
 
 
 @njit(cache=True)
-def dicke_jz(psi, nexc, half, out):
-    """<J_i^z> of the (unnormalised) vector psi (d,) over the sector with states nexc (d, M)."""
-    M = out.size
-    for i in range(M):
-        out[i] = 0.0
-    norm = 0.0
-    for s in range(psi.size):
-        p = psi[s] * psi[s]
-        norm += p
-        for i in range(M):
-            out[i] += p * nexc[s, i]
-    for i in range(M):
-        out[i] = out[i] / norm - half[i]
+def _still_tol(diag, hop_amp, gamma):
+    """||G u|| below which a unit vector u of the sector is "still" (no longer decays).
+
+    ||G u||^2 >= lambda_gap^2 x (bright weight of u), so u is dark up to its bright weight when
+    ||G u|| <= max(1e-10 min gamma, 1e-13 x Gershgorin bound of G_K) (the second term: the
+    rounding of G u, ~1e-16 x the bound, with a margin).  <J_i^z> of u differs from that of
+    its dark part by O(N_i sqrt(bright weight)) <= O(N_i still_tol / lambda_gap).
+    """
+    d = diag.size
+    gmax = 0.0
+    for s in range(d):
+        gmax = max(gmax, diag[s])
+    for ch in range(hop_amp.shape[1]):
+        hmax = 0.0
+        for s in range(d):
+            hmax = max(hmax, hop_amp[s, ch])
+        gmax += 2.0 * hmax
+    gmin = np.inf
+    for ch in range(gamma.size):
+        gmin = min(gmin, gamma[ch])
+    return max(1e-10 * gmin, 1e-13 * gmax)
 
 
 @njit(cache=True)
-def _lower(psi, nexc, sizes, K, cum, c, out, dl):
-    """out[:dl] = L_c psi (sector K -> K-1, L_c = J_c^- + J_{c+1}^-); returns ||out||^2."""
-    M = sizes.size
+def _ritz_rows(Q, S, theta, m, tc, d, times, j, tstop, nexc, half, psi, obs, jz_out):
+    """<J_i^z> of the Lanczos-propagated state at the output times in [t_j, tstop); returns j."""
+    while j < times.size and times[j] < tstop:
+        _ritz_vector(Q, S, theta, m, times[j] - tc, d, psi)
+        dicke_jz(psi, d, nexc, 0, half, obs)
+        for i in range(obs.size):
+            jz_out[j, i] = obs[i]
+        j += 1
+    return j
+
+
+@njit(cache=True)
+def _krylov_space(diag, hop_tgt, hop_amp, Q, alpha, beta, m_max, m_check, tol, log_r, horizon,
+                  dark):
+    """Grow a Krylov space from Q[0] until the step reaches the jump (or m_max / breakdown).
+
+    Returns (m, theta, S, w, c, h_safe, h_root): the Ritz values and vectors of T_m, the
+    spectral weights w_k = S_1k^2, c_k = S_mk S_1k, the safe step and the root of
+    p(h) = r on the projected spectrum (inf when ``dark`` or no root).
+    """
+    m = 0
+    h_root = np.inf
+    while True:
+        m = lanczos(diag, hop_tgt, hop_amp, Q, alpha, beta, m, min(m + m_check, m_max))
+        theta, S = _tridiag_eig(alpha, beta, m, 0.0)
+        w = np.empty(m)
+        c = np.empty(m)
+        for k in range(m):
+            w[k] = S[0, k] * S[0, k]
+            c[k] = S[m - 1, k] * S[0, k]
+        h_safe = _safe_step(w, c, theta, beta[m - 1], tol)
+        if not dark:
+            h_root = waiting_time(w, theta, log_r, 400)
+            if h_root <= h_safe and h_root <= horizon:
+                return m, theta, S, w, c, h_safe, h_root
+        if beta[m - 1] == 0.0 or m >= m_max:
+            return m, theta, S, w, c, h_safe, h_root
+
+
+@njit(cache=True)
+def _jump_from(state, psi, nexc, sizes, K, cum, gamma, low, dl):
+    """Pick the channel of a jump from the unit state psi (d_K,) and leave the normalised
+    post-jump state in low[ch, :dl]; returns ch."""
+    C = gamma.size
+    total = 0.0
+    prob = np.empty(C)
+    for ch in range(C):
+        prob[ch] = gamma[ch] * lower(psi, nexc, sizes, K, cum, ch, low[ch], dl)
+        total += prob[ch]
+    ch = pick_channel(prob, rng_uniform(state) * total)
+    inv = 1.0 / np.sqrt(prob[ch] / gamma[ch])
     for q in range(dl):
-        out[q] = 0.0
-    n = np.empty(M, dtype=np.int64)
-    for s in range(psi.size):
-        if psi[s] == 0.0:
-            continue
-        for i in range(M):
-            n[i] = nexc[s, i]
-        for i in range(c, c + 2):
-            if n[i] > 0:
-                amp = np.sqrt(n[i] * (sizes[i] - n[i] + 1.0))
-                n[i] -= 1
-                out[rank(n, K - 1, cum)] += amp * psi[s]
-                n[i] += 1
-    nrm = 0.0
-    for q in range(dl):
-        nrm += out[q] * out[q]
-    return nrm
+        low[ch, q] *= inv
+    return ch
+
+
+@njit(cache=True)
+def _report(info, status, t_jump, ch, j, matvecs, segments, perr):
+    """info[:7] = [status, t_jump, channel, j, matvecs, segments, p error bound]."""
+    info[0] = status
+    info[1] = t_jump
+    info[2] = ch
+    info[3] = j
+    info[4] = matvecs
+    info[5] = segments
+    info[6] = perr
 
 
 @njit(cache=True)
@@ -404,10 +269,10 @@ def sector_visit(state, K, u, t0, times, j, jz_out, nexc, diag, hop_tgt, hop_amp
     """Evolve a trajectory through one visit of sector K (from its last jump to the next).
 
     Draws the waiting-time threshold r first and, at the jump, the channel draw (the order
-    of ``trajspin.kernels.demon_kernel``).  Restarted Lanczos: each segment builds a Krylov
-    space from the current unit vector, takes the largest step h_safe whose vector error
-    bound is below ``tol`` relative, solves p = r on the projected spectrum and jumps if the
-    root lies within h_safe; otherwise it advances by h_safe and restarts.
+    of ``trajspin.kernels.events.event_kernel``).  Restarted Lanczos: each segment builds a
+    Krylov space from the current unit vector, takes the largest step h_safe whose vector
+    error bound is below ``tol`` relative, solves p = r on the projected spectrum and jumps if
+    the root lies within h_safe; otherwise it advances by h_safe and restarts.
 
     Parameters
     ----------
@@ -422,8 +287,8 @@ def sector_visit(state, K, u, t0, times, j, jz_out, nexc, diag, hop_tgt, hop_amp
     horizon : float                a trajectory that does not jump within ``horizon`` after its
                                    last restart (Gauss lower bound of p) is frozen (dark)
     need_final : bool              for a dark trajectory, keep evolving until the state is
-                                   still (||G u|| <= still_tol: the t -> infinity state), even
-                                   past the grid; else stop at the end of the grid
+                                   still (||G u|| <= ``_still_tol``: the t -> infinity state),
+                                   even past the grid; else stop at the end of the grid
     Q : float64 (m_max + 1, >= d_K)   Krylov basis buffer
     psi : float64 (>= d_K)         out: state at the jump (normalised), or final state
     low : float64 (C, >= d_{K-1})  out: low[ch, :dl] is the post-jump state (normalised)
@@ -431,45 +296,21 @@ def sector_visit(state, K, u, t0, times, j, jz_out, nexc, diag, hop_tgt, hop_amp
                                    accumulated relative error bound on p, 0]
     jz_before : float64 (M,)       out: <J_i^z> just before the jump
     """
-    T = times.size
-    M = sizes.size
-    C = M - 1
     d = diag.size
-    obs = np.empty(M)
-    r = rng_uniform(state)
-    log_r = np.log(r)
+    obs = np.empty(sizes.size)
+    log_r = np.log(rng_uniform(state))
     for s in range(d):
         Q[0, s] = u[s]
+    if K == 0:
+        dicke_jz(u, d, nexc, 0, half, obs)
+        for s in range(d):
+            psi[s] = u[s]
+        _report(info, VISIT_GROUND, 0.0, 0, fill_rows(jz_out, j, obs), 0, 0, 0.0)
+        return
+    still_tol = _still_tol(diag, hop_amp, gamma)
     matvecs = 0
     segments = 0
     perr = 0.0
-    if K == 0:
-        dicke_jz(u, nexc, half, obs)
-        while j < T:
-            for i in range(M):
-                jz_out[j, i] = obs[i]
-            j += 1
-        for s in range(d):
-            psi[s] = u[s]
-        info[0] = VISIT_GROUND
-        info[3] = j
-        return
-    # "still": ||G u||^2 >= lambda_gap^2 x (bright weight of u), with ||G u|| below
-    # still_tol = max(1e-10 min gamma, 1e-13 x Gershgorin bound of G_K) (the second term:
-    # rounding of G u, ~1e-16 x the bound, with a margin).  <J_i^z> of u differs from that
-    # of its dark part by O(N_i sqrt(bright weight)) <= O(N_i still_tol / lambda_gap).
-    gmax = 0.0
-    for s in range(d):
-        gmax = max(gmax, diag[s])
-    for ch in range(C):
-        hmax = 0.0
-        for s in range(d):
-            hmax = max(hmax, hop_amp[s, ch])
-        gmax += 2.0 * hmax
-    gmin = np.inf
-    for ch in range(C):
-        gmin = min(gmin, gamma[ch])
-    still_tol = max(1e-10 * gmin, 1e-13 * gmax)
     logp = 0.0             # log ||psi(tc)||^2 since the jump
     tc = t0
     dark = False
@@ -477,64 +318,26 @@ def sector_visit(state, K, u, t0, times, j, jz_out, nexc, diag, hop_tgt, hop_amp
         segments += 1
         if segments > 1000000:
             raise RuntimeError("sector_visit: no progress after 1e6 Krylov restarts")
-        # --- Krylov space from Q[0], grown until the step is long enough -------------
-        m = 0
-        h_safe = 0.0
-        h_root = np.inf
-        while True:
-            m_new = min(m + m_check, m_max)
-            m_done = lanczos(diag, hop_tgt, hop_amp, Q, alpha, beta, m, m_new)
-            matvecs += m_done - m
-            m = m_done
-            theta, S = _tridiag_eig(alpha, beta, m, 0.0)
-            w = np.empty(m)
-            c = np.empty(m)
-            for k in range(m):
-                w[k] = S[0, k] * S[0, k]
-                c[k] = S[m - 1, k] * S[0, k]
-            h_safe = _safe_step(w, c, theta, beta[m - 1], tol)
-            if not dark:
-                h_root = _waiting_time(w, theta, log_r - logp)
-                if h_root <= h_safe and h_root <= horizon:
-                    break
-            if beta[m - 1] == 0.0 or m >= m_max:
-                break
+        m, theta, S, w, c, h_safe, h_root = _krylov_space(
+            diag, hop_tgt, hop_amp, Q, alpha, beta, m_max, m_check, tol, log_r - logp, horizon,
+            dark)
+        matvecs += m
         if not dark and h_root <= h_safe and h_root <= horizon:
             # ---- jump inside this segment ---------------------------------------
             tj = tc + h_root
-            while j < T and times[j] < tj:
-                _ritz_vector(Q, S, theta, m, times[j] - tc, d, psi)
-                dicke_jz(psi[:d], nexc, half, obs)
-                for i in range(M):
-                    jz_out[j, i] = obs[i]
-                j += 1
+            j = _ritz_rows(Q, S, theta, m, tc, d, times, j, tj, nexc, half, psi, obs, jz_out)
             nrm = _ritz_vector(Q, S, theta, m, h_root, d, psi)
             perr += 2.0 * _err_bound(c, theta, beta[m - 1], h_root) / np.sqrt(_p_proj(w, theta, h_root))
             inv = 1.0 / np.sqrt(nrm)
             for s in range(d):
                 psi[s] *= inv
-            dicke_jz(psi[:d], nexc, half, jz_before)
-            total = 0.0
-            prob = np.empty(C)
-            for ch in range(C):
-                prob[ch] = gamma[ch] * _lower(psi[:d], nexc, sizes, K, cum, ch, low[ch], dl)
-                total += prob[ch]
-            ch = pick_channel(prob, rng_uniform(state) * total)
-            inv = 1.0 / np.sqrt(prob[ch] / gamma[ch])
-            for q in range(dl):
-                low[ch, q] *= inv
-            info[0] = VISIT_JUMP
-            info[1] = tj
-            info[2] = ch
-            info[3] = j
-            info[4] = matvecs
-            info[5] = segments
-            info[6] = perr
+            dicke_jz(psi, d, nexc, 0, half, jz_before)
+            ch = _jump_from(state, psi[:d], nexc, sizes, K, cum, gamma, low, dl)
+            _report(info, VISIT_JUMP, tj, ch, j, matvecs, segments, perr)
             return
         # ---- no jump within h_safe and the horizon ----------------------------------------
         # Gauss quadrature is a lower bound of p(horizon): above r, no jump within the horizon
-        p_hor = _p_proj(w, theta, horizon)
-        if not dark and np.log(p_hor) + logp >= log_r:
+        if not dark and np.log(_p_proj(w, theta, horizon)) + logp >= log_r:
             dark = True
         # a still state (bright weight <= (still_tol / lambda_gap)^2) no longer decays: it is
         # dark (r would have to lie within that weight of p to jump later).  Lanczos:
@@ -542,31 +345,17 @@ def sector_visit(state, K, u, t0, times, j, jz_out, nexc, diag, hop_tgt, hop_amp
         still = np.sqrt(alpha[0] ** 2 + beta[0] ** 2) <= still_tol
         if still:
             dark = True
-        if dark and (still or (j >= T and not need_final)):
-            dicke_jz(Q[0, :d], nexc, half, obs)
-            while j < T:
-                for i in range(M):
-                    jz_out[j, i] = obs[i]
-                j += 1
+        if dark and (still or (j >= times.size and not need_final)):
+            dicke_jz(Q[0, :d], d, nexc, 0, half, obs)
             for s in range(d):
                 psi[s] = Q[0, s]
-            info[0] = VISIT_DARK
-            info[3] = j
-            info[4] = matvecs
-            info[5] = segments
-            info[6] = perr
+            _report(info, VISIT_DARK, 0.0, 0, fill_rows(jz_out, j, obs), matvecs, segments, perr)
             return
         if h_safe == np.inf:
             h_safe = horizon            # exact projection: advance by the horizon
         # ---- advance by h_safe and restart ---------------------------------------------
-        while j < T and times[j] < tc + h_safe:
-            _ritz_vector(Q, S, theta, m, times[j] - tc, d, psi)
-            dicke_jz(psi[:d], nexc, half, obs)
-            for i in range(M):
-                jz_out[j, i] = obs[i]
-            j += 1
-        if h_safe <= 0.0:
-            h_safe = 0.0
+        j = _ritz_rows(Q, S, theta, m, tc, d, times, j, tc + h_safe, nexc, half, psi, obs, jz_out)
+        h_safe = max(h_safe, 0.0)
         nrm = _ritz_vector(Q, S, theta, m, h_safe, d, psi)
         perr += 2.0 * tol
         logp += np.log(nrm)
@@ -590,7 +379,7 @@ def run_visits(state, carry, tc, u, times, jz_out, sizes, gamma, half, cum, m_ma
 
     Parameters
     ----------
-    state : uint64 (4,)            random stream (``kernels.rng_init(seed, index)``)
+    state : uint64 (4,)            random stream (``kernels.rng.rng_init(seed, index)``)
     carry : int64 (4,)             in/out [K, j, njumps, status]: current sector, next
                                    output index, jumps so far; status -1 while running,
                                    else VISIT_DARK or VISIT_GROUND

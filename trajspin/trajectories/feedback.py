@@ -39,7 +39,7 @@ import re
 
 import numpy as np
 
-from trajspin.kernels.events import RULE_ABOVE, RULE_BELOW, RULE_QUANTA, RULE_TIME
+from trajspin.kernels.rules import RULE_ABOVE, RULE_BELOW, RULE_QUANTA, RULE_TIME
 from trajspin.errors import InputError
 
 __all__ = ["Rule", "Feedback", "parse_rule"]

@@ -5,7 +5,7 @@ G_K = sum_c gamma_c L_c^T L_c once (sum_K d_K^2 numbers, O(d_K^3) time).  For ch
 (200, 100, 50, 20), whose sectors hold up to 1e5 states, that is out of reach, while a state
 vector is not.  This module samples the *same* unravelling (paper model, T = 0) with
 
-* the generator applied matrix-free from per-sector tables (``krylov_kernels.build_sector``:
+* the generator applied matrix-free from per-sector tables (``kernels.matrix_free.build_sector``:
   a diagonal and one excitation hop per reservoir, O(d_K M) memory and time per product),
   rebuilt in place at every sector visit inside one numba loop over the whole trajectory
   (``run_visits``);
@@ -44,7 +44,7 @@ vector is not.  This module samples the *same* unravelling (paper model, T = 0) 
   differs from that of the exact dark projection by O(N_i ||G u|| / lambda_gap).  The
   Ritz values are never cut to zero, so the Gauss bound stays a bound.
 
-The random numbers are those of the dense path (``trajspin.kernels.rng_init(seed, index)``;
+The random numbers are those of the dense path (``trajspin.kernels.rng.rng_init(seed, index)``;
 per sector: the waiting-time threshold, then the channel draw), so the same (seed, index)
 gives the same jump record within the tolerances above.
 """
@@ -55,14 +55,15 @@ from collections import OrderedDict
 
 import numpy as np
 
-from trajspin.kernels.events import rng_init
-from trajspin.kernels.lanczos import (VISIT_DARK, build_sector, count_table, dicke_jz, rank,
-                             run_visits)
+from trajspin.kernels.lanczos import VISIT_DARK, run_visits
+from trajspin.kernels.matrix_free import build_sector, count_table, rank
+from trajspin.kernels.linalg import dicke_jz
+from trajspin.kernels.rng import rng_init
 from trajspin.errors import InputError
 from trajspin.caches import BoundedCache
 from trajspin.resources import CACHED_DIM, check_countable, check_paper, krylov_memory_estimate
-from trajspin.results.plotting import plot_trajectory
 from trajspin.trajectories.sums import PartialSums
+from trajspin.trajectories.view import TrajectoryView
 from trajspin.validation import check_initial, check_memory, check_seed, check_times
 
 __all__ = ["KrylovOptions", "KrylovSectors", "krylov_trajectory", "run_chunk_krylov"]
@@ -150,7 +151,7 @@ class KrylovSectors:
         return int(self.dims[K]) if 0 <= K <= self.K_max else 0
 
     def table(self, K, keep=()):
-        """(nexc, diag, hop_tgt, hop_amp) of sector K (``krylov_kernels.build_sector``)."""
+        """(nexc, diag, hop_tgt, hop_amp) of sector K (``kernels.matrix_free.build_sector``)."""
         if K in self._cache:
             self._cache.move_to_end(K)
             return self._cache[K]
@@ -259,15 +260,18 @@ def _rank(ks, n0, K):
     return rank(np.asarray(n0, dtype=np.int64), K, ks.cum)
 
 
-class KrylovTrajectory:
+class KrylovTrajectory(TrajectoryView):
     """One trajectory from the Lanczos path: the fields of ``trajspin.Trajectory``.
 
     Attributes
     ----------
     times : ndarray (T,);  jz : ndarray (T, M)
     jump_times, jump_channels, jump_excitation : ndarray (njumps,)
+    jump_reservoirs : ndarray (njumps,)   = jump_channels (the paper's model: channel c is
+                                   reservoir c);  jump_directions : ndarray (njumps,) all -1
     jz_before, jz_after : ndarray (njumps, M)
     reservoirs_open : ndarray (njumps,)   all reservoirs (no feedback here)
+    observables : dict             {"jz": jz};  final_sizes : tuple, the domain sizes
     dark : bool;  excitation_left : int
     final_state : ndarray (d_K,)   t -> infinity state (bright weight below 1e-12)
     matvecs, segments : int        products G_K x and Krylov spaces used
@@ -278,8 +282,11 @@ class KrylovTrajectory:
         self.chain, self.times, self.jz = chain, times, jz
         self.jump_times, self.jump_channels, self.jump_excitation = rec[0], rec[1], rec[2]
         M = chain.M
+        self.jump_reservoirs = self.jump_channels
+        self.jump_directions = np.full(nj, -1, dtype=np.int64)
         self.jz_before, self.jz_after = rec[3], rec[4]
         self.reservoirs_open = np.full(nj, (1 << (M - 1)) - 1, dtype=np.int64)
+        self.observables, self.final_sizes = {"jz": jz}, tuple(chain.sizes)
         self.dark, self.excitation_left = bool(dark), int(Kf)
         self.final_state = final
         self.seed, self.index, self.initial = seed, index, initial
@@ -288,34 +295,17 @@ class KrylovTrajectory:
         self.p_error_bound = float(rec[5][2])
 
     @property
-    def jz_over_n(self):
-        """Conditional <J_i^z>/N_i, shape (T, M)."""
-        return self.jz / np.asarray(self.chain.sizes, dtype=float)
-
-    def plot(self, ax=None, **kwargs):
-        """Draw <J_i^z>/N_i against gamma t with the jump raster, as ``Trajectory.plot``.
-
-        Parameters
-        ----------
-        ax : matplotlib Axes, optional
-        **kwargs
-            Passed to :func:`trajspin.results.plotting.plot_trajectory`.
-
-        Returns
-        -------
-        ax : matplotlib Axes
-        """
-        return plot_trajectory(self, ax=ax, **kwargs)
-
-    @property
     def quanta(self):
+        """Quanta each reservoir took, shape (M - 1,)."""
         return np.bincount(self.jump_channels, minlength=self.chain.M - 1)
 
     @property
     def final_jz(self):
+        """<J_i^z> of the t -> infinity conditional state, shape (M,)."""
         out = np.empty(self.chain.M)
         ks = _sectors(self.chain)
-        dicke_jz(self.final_state, ks.table(self.excitation_left)[0], ks.half, out)
+        dicke_jz(self.final_state, self.final_state.size, ks.table(self.excitation_left)[0], 0,
+                 ks.half, out)
         return out
 
     def __str__(self):

@@ -9,15 +9,18 @@ ensemble is accumulated over fixed chunks of indices in index order, so the
 same (seed, ntraj, chunk) gives bitwise identical sums however the chunks
 are scheduled (serially, or over MPI ranks).
 
-Two engines share that contract.  The paper's model (zero temperature, shared reservoirs, no
-schedule) started from one coupled Dicke basis state runs on the fast passive / feedback
-kernels (``demon_kernel``), which share the no-jump trace of the initial state.  Every other
-chain (finite temperature, local reservoirs, reservoir schedules) or initial state (mixtures
-over spin-j sectors, coherent states, superpositions, user vectors), and every observable
-beyond <J_i^z>, runs on ``general_kernel`` over :class:`GeneralTables`.  A trajectory of the
-general engine first draws the component of the initial mixture, then its excitation sector
-K with probability ||P_K psi||^2 (``trajspin.initial``), both from its own (seed, index)
-stream.
+One kernel (``trajspin.kernels.events.event_kernel``) serves both dense-table engines.  The
+paper's model (zero temperature, shared reservoirs, no schedule) started from one coupled
+Dicke basis state runs on :class:`SectorTables` (with feedback and jump records), its
+trajectories sharing the no-jump trace of the initial state.  Every other chain (finite
+temperature, local reservoirs, reservoir schedules) or initial state (mixtures over spin-j
+sectors, coherent states, superpositions, user vectors), and every observable beyond
+<J_i^z>, runs on :class:`GeneralTables`.  A trajectory on the general tables first draws
+the component of the initial mixture, then its excitation sector K with probability
+||P_K psi||^2 (``trajspin.initial``), both from its own (seed, index) stream (the paper's one
+basis state draws nothing).  The kernel runs in calls of about ``CALL_SECONDS`` of
+trajectories (Ctrl-C is seen between calls); the sums accumulate in place in index order,
+so they are bitwise those of one call.
 """
 from __future__ import annotations
 
@@ -27,8 +30,8 @@ import numpy as np
 
 from trajspin.errors import InputError
 from trajspin.initial import resolve_initial
-from trajspin.kernels.events import (L_F, ensemble_kernel, general_ensemble_kernel,
-                                     no_jump_jz_pattern, record_ensemble_kernel)
+from trajspin.kernels.ensemble import ensemble_kernel
+from trajspin.kernels.events import L_F
 from trajspin.observables import check_observables
 from trajspin.resources import choose_engine
 from trajspin.results.ensemble import EnsembleResult
@@ -36,9 +39,10 @@ from trajspin.results.records import JumpRecords, RecordedEnsemble
 from trajspin.trajectories.feedback import Feedback, Rule
 from trajspin.trajectories.lanczos import run_chunk_krylov
 from trajspin.trajectories.sums import PartialSums
-from trajspin.trajectories.tables import (general_tables_for, kernel_tables, locate_state,
-                                          observable_extra, observable_layout, tables_for,
-                                          top_excitation)
+from trajspin.trajectories.tables import (PASSIVE, general_tables_for, initial_trace,
+                                          jump_arrays, locate_state, observable_extra,
+                                          observable_layout, paper_kernel_tables, summaries,
+                                          tables_for, top_excitation)
 from trajspin.validation import check_memory
 
 
@@ -51,7 +55,7 @@ METHODS = ("auto", "dense", "krylov")
 DEFAULT_CHUNK = 256
 
 
-GENERAL_CALL_SECONDS = 0.2     # general engine: wall time per kernel call (Ctrl-C grain)
+CALL_SECONDS = 0.2     # wall time per kernel call (Ctrl-C grain)
 
 
 def check_feedback(chain, feedback):
@@ -115,15 +119,20 @@ class EnsemblePlan:
             self.n0 = tuple(self.init.basis_state)
             self.K0, self.pos = locate_state(chain, self.n0)
             self.tables = tables_for(chain, self.K0)
+            self.event, self.switching = paper_kernel_tables(self.tables, self.pos, self.feedback)
             self._init_jz = None              # shared no-jump trace, built on the first chunk
             self.K_top = self.K0
             self.lay, self.parts = observable_layout(chain, ())
+            self.horizon, self.R = np.inf, chain.M - 1
         else:
             self.tables = general_tables_for(chain, self.init)
+            self.event, self.switching = self.tables.event, PASSIVE
+            self._init_jz = np.zeros((0, chain.M))
             self.K_top = top_excitation(chain, self.init)
             self.lay, self.parts = observable_layout(chain, self.names)
-            self.horizon = self.tables.horizon(times)
+            self.horizon, self.R = self.tables.horizon(times), self.tables.R
         self.extra = bool(self.parts)
+        self.grain = Grain()
 
     def label(self):
         """The initial state as result metadata: excitations n_i, or the label of the request."""
@@ -139,40 +148,39 @@ class EnsemblePlan:
     def init_jz(self):
         """<J_i^z>(t) of the no-jump evolution of the initial basis state (paper engine), (T, M)."""
         if self._init_jz is None:
-            self._init_jz = initial_trace(self.tables, self.pos, self.times, self.feedback)
+            self._init_jz = initial_trace(self.event, self.switching, self.times)
         return self._init_jz
 
     def chunk(self, seed, start, stop):
         """The partial of trajectories start..stop-1 (see the class docstring)."""
-        if self.engine == "paper":
-            return run_chunk(self.chain, self.times, seed, start, stop, self.K0, self.pos,
-                             self.init_jz, self.records, self.feedback)
         if self.engine == "krylov":
             return run_chunk_krylov(self.chain, self.times, seed, start, stop, list(self.n0))
         T, M, F = self.T, self.M, int(self.lay[L_F])
-        tab = self.tables
-        obs_sum, obs_sumsq = np.zeros((T, F)), np.zeros((T, F))
-        cross = np.zeros((T if "jz2" in self.parts else 0, M))
-        counts = np.zeros(self.K_top + 1, dtype=np.int64)
-        stats = np.zeros(2, dtype=np.int64)
-        # kernel calls of ~GENERAL_CALL_SECONDS each (from 1 trajectory up): Ctrl-C is seen
-        # between calls even when warm chains take seconds per trajectory; the sums
-        # accumulate in place in index order, so the result is bitwise that of one call
-        args = tab.args()
-        a, n = start, 1
-        while a < stop:
-            b = min(a + n, stop)
-            t0 = time.perf_counter()
-            general_ensemble_kernel(seed, a, b, self.times, self.horizon, *args, self.lay,
-                                    obs_sum, obs_sumsq, cross, counts, stats,
-                                    np.zeros(tab.R, dtype=np.int64))
-            took = time.perf_counter() - t0
-            n = int(min(max(1, 2 * n if took < 1e-9 else n * GENERAL_CALL_SECONDS / took), 2 * n, 4096))
-            a = b
+        sums = (np.zeros((T, F)), np.zeros((T, F)),
+                np.zeros((T if "jz2" in self.parts else 0, M)),
+                np.zeros(self.K_top + 1, dtype=np.int64), np.zeros(2, dtype=np.int64),
+                np.zeros(self.R, dtype=np.int64))
+        n = stop - start
+        keep, full = self.records != "none", self.records == "full"
+        summ = summaries(n if keep else 0, M, self.R)
+        # with records, the kernel keeps every jump time (the first one is a summary)
+        rec = jump_arrays(n * max(self.K0, 1) if keep else 0, M, full)
+
+        def call(a, b):
+            cursor = int(summ.njumps[:a - start].sum()) if keep else 0
+            ensemble_kernel(seed, a, b, self.event, self.switching, self.times, self.horizon,
+                            self.init_jz, self.lay, *sums,
+                            type(summ)(*(x[a - start:b - start] for x in summ)),
+                            type(rec)(*(x[cursor:] for x in rec)))
+
+        self.grain.run(call, start, stop)
+        obs_sum, obs_sumsq, cross, counts, stats = sums[:5]
         extra = {}
         if self.extra:
             extra = dict(obs_sum=np.ascontiguousarray(obs_sum[:, M:]),
                          obs_sumsq=np.ascontiguousarray(obs_sumsq[:, M:]), cross=cross)
+        if keep:
+            extra["records"] = _jump_records(M, start, stop, summ, rec, full)
         return PartialSums(np.ascontiguousarray(obs_sum[:, :M]),
                            np.ascontiguousarray(obs_sumsq[:, :M]), counts, int(stats[0]),
                            int(stats[1]), **extra)
@@ -221,66 +229,54 @@ class EnsemblePlan:
                                 records=total.records, meta=meta)
 
 
-def initial_trace(tab, pos, times, feedback):
-    """The shared no-jump trace of the initial state under the reservoirs open at t = 0."""
-    if feedback is None:
-        return tab.initial_trace(pos, times)
-    rules, mask0, lam_p, V_p, rows = kernel_tables(tab, feedback)
-    if mask0 == (1 << tab.gamma.size) - 1:
-        return tab.initial_trace(pos, times)
-    return no_jump_jz_pattern(tab.K0, pos, times, tab.dims, tab.off_d, tab.off_V, lam_p, V_p,
-                              int(rows[mask0]), tab.nexc, tab.half)
+class Grain:
+    """Kernel calls of about ``CALL_SECONDS`` each (from 1 trajectory up, remembered between
+    chunks): Ctrl-C is seen between calls even when a trajectory takes seconds."""
+
+    def __init__(self):
+        self.n = 1
+
+    def run(self, call, start, stop):
+        """call(a, b) over consecutive slices [a, b) of start..stop-1, in index order."""
+        a = start
+        while a < stop:
+            b = min(a + self.n, stop)
+            t0 = time.perf_counter()
+            call(a, b)
+            took = time.perf_counter() - t0
+            n = 2 * self.n if took < 1e-9 else self.n * CALL_SECONDS / took
+            self.n = int(min(max(1, n), 2 * self.n, 4096))
+            a = b
+
+
+def _jump_records(M, start, stop, summ, rec, full):
+    """The chunk's :class:`JumpRecords` from the kernel's summaries and packed jumps."""
+    used = int(summ.njumps.sum())
+    offsets = np.concatenate([[0], np.cumsum(summ.njumps)])
+    has = summ.njumps > 0
+    first = np.full(stop - start, np.inf)
+    first[has] = rec.time[offsets[:-1][has]]
+    jumps = {}
+    if full:
+        jumps = dict(jump_time=rec.time[:used], jump_reservoir=rec.chan[:used],
+                     jump_excitation=rec.K[:used], jz_before=rec.jzb[:used],
+                     jz_after=rec.jza[:used], reservoirs_open=rec.mask[:used])
+    return JumpRecords(M, np.arange(start, stop, dtype=np.int64), summ.njumps, summ.k_final,
+                       summ.dark, summ.final_jz, summ.quanta, summ.final_mask, first, **jumps)
 
 
 def run_chunk(chain, times, seed, start, stop, K0, pos, init_jz=None, records="none",
               feedback=None):
     """The :class:`PartialSums` of trajectories start..stop-1 (paper engine).
 
-    ``init_jz`` (from ``SectorTables.initial_trace``) may be passed to share it between chunks.
-    With ``records`` "summaries" or "full" they carry the chunk's
-    :class:`trajspin.results.JumpRecords`.  ``feedback``: a checked
+    From basis state ``pos`` of sector ``K0``; ``init_jz`` (``tables.initial_trace``) may be
+    passed to share it between chunks.  With ``records`` "summaries" or "full" they carry the
+    chunk's :class:`trajspin.results.JumpRecords`.  ``feedback``: a checked
     :class:`trajspin.trajectories.feedback.Feedback` or None.
     """
-    tab = tables_for(chain, K0)
-    if init_jz is None:
-        init_jz = initial_trace(tab, pos, times, feedback)
-    T, M = times.size, chain.M
-    jz_sum = np.zeros((T, M))
-    jz_sumsq = np.zeros((T, M))
-    counts = np.zeros(K0 + 1, dtype=np.int64)
-    stats = np.zeros(2, dtype=np.int64)
-    if records == "none" and feedback is None:
-        ensemble_kernel(seed, start, stop, K0, pos, times, *tab.args(), init_jz, jz_sum, jz_sumsq,
-                        counts, stats)
-        return PartialSums(jz_sum, jz_sumsq, counts, int(stats[0]), int(stats[1]))
-    rules, mask0, lam_p, V_p, rows = kernel_tables(tab, feedback)
-    n, C = stop - start, M - 1
-    full = records == "full"
-    J = n * K0 if full else 0
-    njumps, k_final = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
-    dark, final_jz = np.zeros(n, dtype=np.bool_), np.zeros((n, M))
-    quanta, final_mask = np.zeros((n, C), dtype=np.int64), np.zeros(n, dtype=np.int64)
-    first = np.full(n, np.inf)
-    jt, jc, jK, jm = (np.empty(J), np.empty(J, dtype=np.int64), np.empty(J, dtype=np.int64),
-                      np.empty(J, dtype=np.int64))
-    jb, ja = np.empty((J, M)), np.empty((J, M))
-    if not full:        # the kernel still needs room for one trajectory's times
-        jt = np.empty(n * max(K0, 1))
-        jc, jK, jm = (np.empty(n * max(K0, 1), dtype=np.int64) for _ in range(3))
-    record_ensemble_kernel(seed, start, stop, K0, pos, times, tab.dims, tab.off_d, tab.off_V,
-                           lam_p, V_p, tab.nexc, tab.jtgt, tab.jamp, tab.gamma, tab.half, init_jz,
-                           rules, mask0, rows, jz_sum, jz_sumsq, counts, stats, njumps, k_final,
-                           dark, final_jz, quanta, final_mask, jt, jc, jK, jb if full else jb[:0],
-                           ja if full else ja[:0], jm)
-    used = int(njumps.sum())
-    offsets = np.concatenate([[0], np.cumsum(njumps)])
-    has = njumps > 0
-    first[has] = jt[offsets[:-1][has]]
-    if records == "none":
-        return PartialSums(jz_sum, jz_sumsq, counts, int(stats[0]), int(stats[1]))
-    rec = JumpRecords(M, np.arange(start, stop, dtype=np.int64), njumps, k_final, dark, final_jz,
-                      quanta, final_mask, first,
-                      **(dict(jump_time=jt[:used], jump_reservoir=jc[:used],
-                              jump_excitation=jK[:used], jz_before=jb[:used], jz_after=ja[:used],
-                              reservoirs_open=jm[:used]) if full else {}))
-    return PartialSums(jz_sum, jz_sumsq, counts, int(stats[0]), int(stats[1]), rec)
+    n0 = chain.sectors.sector(K0).states[pos]
+    plan = EnsemblePlan(chain, times, tuple(int(x) for x in n0), records, feedback,
+                        method="dense")
+    if init_jz is not None:
+        plan._init_jz = init_jz
+    return plan.chunk(seed, start, stop)

@@ -3,15 +3,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from trajspin.kernels.events import L_F, demon_kernel, general_kernel, rng_init
-from trajspin.results.plotting import plot_trajectory
+from trajspin.kernels.events import L_F, event_kernel
+from trajspin.kernels.rng import rng_init
 from trajspin.trajectories.lanczos import krylov_trajectory
 from trajspin.trajectories.plan import EnsemblePlan
-from trajspin.trajectories.tables import kernel_tables
+from trajspin.trajectories.tables import jump_arrays
+from trajspin.trajectories.view import TrajectoryView
 from trajspin.validation import check_result, check_seed, check_times
 
 
-class Trajectory:
+class Trajectory(TrajectoryView):
     """One quantum trajectory: its jump record and conditional expectations against time.
 
     Attributes
@@ -70,28 +71,6 @@ class Trajectory:
         if name in obs:
             return obs[name]
         raise AttributeError(name)
-
-    @property
-    def jz_over_n(self):
-        """Conditional <J_i^z>/N_i, shape (T, M): ``jz`` divided by the domain sizes."""
-        return self.jz / np.asarray(self.chain.sizes, dtype=float)
-
-    def plot(self, ax=None, **kwargs):
-        """Draw <J_i^z>/N_i against gamma t with the jump raster (one row per reservoir).
-
-        Parameters
-        ----------
-        ax : matplotlib Axes, optional
-            Draw here; default a new figure.
-        **kwargs
-            Passed to :func:`trajspin.results.plotting.plot_trajectory` (``raster``,
-            ``xscale``, ``label``, ``title``, ``legend``, line keywords).
-
-        Returns
-        -------
-        ax : matplotlib Axes
-        """
-        return plot_trajectory(self, ax=ax, **kwargs)
 
     @property
     def final_jz(self):
@@ -154,55 +133,36 @@ def trajectory(chain, times, seed=0, index=0, initial=None, feedback=None,
     plan = EnsemblePlan(chain, t, initial, "none", feedback, observables, method)
     if plan.engine == "krylov":
         return check_result(krylov_trajectory(chain, t, seed, index, list(plan.n0)), "trajectory")
-    if plan.engine == "paper":
-        return check_result(_paper_trajectory(plan, seed, index), "trajectory")
-    return check_result(_general_trajectory(plan, seed, index), "trajectory")
+    return check_result(_dense_trajectory(plan, seed, index), "trajectory")
 
 
-def _paper_trajectory(plan, seed, index):
-    chain, t, tab, K0, pos = plan.chain, plan.times, plan.tables, plan.K0, plan.pos
-    rules, mask0, lam_p, V_p, rows = kernel_tables(tab, plan.feedback)
-    M, C = chain.M, chain.M - 1
-    n = max(K0, 1)
-    jz = np.empty((t.size, M))
-    rec_t, rec_c = np.empty(n), np.empty(n, dtype=np.int64)
-    rec_K, rec_mask = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
-    rec_b, rec_a = np.empty((n, M)), np.empty((n, M))
-    psi = np.empty(int(tab.dims.max()))
-    nj, Kf, dark, _ = demon_kernel(rng_init(seed, index), K0, pos, t, tab.dims, tab.off_d,
-                                   tab.off_V, lam_p, V_p, tab.nexc, tab.jtgt, tab.jamp, tab.gamma,
-                                   tab.half, np.empty((0, M)), jz, psi, rules, mask0, rows,
-                                   rec_t, rec_c, rec_K, rec_b, rec_a, rec_mask,
-                                   np.empty(C, dtype=np.int64))
-    return Trajectory(chain, t, jz, rec_t[:nj].copy(), rec_c[:nj].copy(), dark, Kf,
-                      psi[: tab.dims[Kf]].copy(), seed, index, plan.n0, rec_K[:nj].copy(),
-                      rec_b[:nj].copy(), rec_a[:nj].copy(), rec_mask[:nj].copy(), plan.feedback)
-
-
-def _general_trajectory(plan, seed, index):
+def _dense_trajectory(plan, seed, index):
+    """One trajectory of ``event_kernel`` with its record (more room and the same stream after
+    an overflow: only chains that absorb can jump more often than their excitation)."""
     chain, t, tab = plan.chain, plan.times, plan.tables
     M, T, F = chain.M, t.size, int(plan.lay[L_F])
-    cap = max(int(tab.K_top), 16)
+    paper = plan.engine == "paper"
+    cap = max(int(plan.K_top), 1 if paper else 16)
     while True:
         obs = np.empty((T, F))
         psi = np.empty(int(tab.dims.max()))
-        q = np.zeros(tab.R, dtype=np.int64)
-        rec_t, rec_c, rec_K = np.empty(cap), np.empty(cap, np.int64), np.empty(cap, np.int64)
-        rec_b, rec_a = np.empty((cap, M)), np.empty((cap, M))
-        nj, Kf, dark, overflow, b, Kp = general_kernel(
-            rng_init(seed, index), t, plan.horizon, *tab.args(), plan.lay, obs, psi, q,
-            rec_t, rec_c, rec_K, rec_b, rec_a)
+        rec = jump_arrays(cap, M)
+        nj, Kf, dark, overflow, b, Kp, _ = event_kernel(
+            rng_init(seed, index), plan.event, plan.switching, t, plan.horizon,
+            np.empty((0, M)), plan.lay, obs, psi, np.zeros(plan.R, dtype=np.int64), rec, 0)
         if not overflow:
             break
-        cap *= 4                    # same (seed, index): the same trajectory, more room
+        cap *= 4
     observables = {"jz": obs[:, :M].copy()}
     for name, (a, z, shape) in plan.parts.items():
         observables[name] = obs[:, a:z].reshape((T,) + shape).copy()
     if "jz_var" in plan.names:
         observables["jz_var"] = observables["jz2"] - observables["jz"] ** 2
     observables = {k: v for k, v in observables.items() if k in plan.names}
-    s2j = tuple(int(x) for x in np.rint(2 * tab.half_b[b]))
-    d = chain.effective(s2j).sectors.dim(Kp)
-    return Trajectory(chain, t, observables["jz"], rec_t[:nj].copy(), rec_c[:nj].copy(), dark,
-                      Kf, psi[:d].copy(), seed, index, plan.label(), rec_K[:nj].copy(),
-                      rec_b[:nj].copy(), rec_a[:nj].copy(), None, None, observables, s2j)
+    s2j = tuple(int(x) for x in np.rint(2 * plan.event.half_b[b]))
+    d = int(plan.event.dims[plan.event.blk[b, 0] + Kp])
+    kept = tuple(x[:nj].copy() for x in rec)
+    return Trajectory(chain, t, observables["jz"], kept[0], kept[1], dark, Kf, psi[:d].copy(),
+                      seed, index, plan.n0 if paper else plan.label(), kept[2], kept[3],
+                      kept[4], kept[5] if paper else None, plan.feedback if paper else None,
+                      observables, s2j)

@@ -8,17 +8,49 @@ initial state) and kept in bounded caches.
 from __future__ import annotations
 
 import hashlib
+from collections import namedtuple
 
 import numpy as np
 
 from trajspin.caches import BoundedCache
 from trajspin.errors import InputError
-from trajspin.kernels.events import (NO_RULES, L_CHAN, L_COH, L_F, L_JZ2, L_NBINS, L_NDIST, L_R, L_RES,
-                                     no_jump_jz)
+from trajspin.kernels.ensemble import no_jump_trace
+from trajspin.kernels.events import L_CHAN, L_COH, L_F, L_JZ2, L_NBINS, L_NDIST, L_R, L_RES
+from trajspin.kernels.rules import NO_RULES
 from trajspin.observables import check_observables, coherence_elements
 from trajspin.resources import general_plan, trajectory_memory_estimate
 from trajspin.sectors import dark_exact_eigh
 from trajspin.validation import check_memory
+
+#: The tables ``trajspin.kernels.events.event_kernel`` reads (layout in that module's docstring).
+EventTables = namedtuple("EventTables", [
+    "dims", "off_d", "off_V", "lam_p", "V_p", "nexc", "low_tgt", "low_amp", "up_tgt", "up_amp",
+    "coh_off", "coh_rows", "coh_cols", "coh_amp", "blk", "half_b", "exc_off", "comp_block",
+    "comp_w", "choice_off", "choice_K", "choice_w", "vec_off", "vecs", "ch_dom", "ch_dir",
+    "ch_res", "rates", "piece_end", "draw_initial"])
+#: Feedback for the kernel: rules float64 (R, 5), mask0 int (open reservoirs at t = 0; -1: all),
+#: mask_rows int64 (2^C,) table row of each reachable mask, or (0,): row = schedule piece.
+Switching = namedtuple("Switching", ["rules", "mask0", "mask_rows"])
+#: Jump records: time, chan, K (J,), jzb, jza (J, M), mask (J,); J = 0 keeps none.
+JumpArrays = namedtuple("JumpArrays", ["time", "chan", "K", "jzb", "jza", "mask"])
+#: Per-trajectory summaries: njumps, k_final, dark, final_jz (n, M), quanta (n, R), final_mask.
+Summaries = namedtuple("Summaries", ["njumps", "k_final", "dark", "final_jz", "quanta",
+                                     "final_mask"])
+PASSIVE = Switching(NO_RULES, -1, np.zeros(0, dtype=np.int64))
+
+
+def jump_arrays(J, M, with_jz=True):
+    """Empty :data:`JumpArrays` with room for J jumps (<J^z> before / after only ``with_jz``)."""
+    return JumpArrays(np.empty(J), np.empty(J, dtype=np.int64), np.empty(J, dtype=np.int64),
+                      np.empty((J if with_jz else 0, M)), np.empty((J if with_jz else 0, M)),
+                      np.empty(J, dtype=np.int64))
+
+
+def summaries(n, M, R):
+    """Zeroed :data:`Summaries` of n trajectories (n = 0: none kept)."""
+    return Summaries(np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64),
+                     np.zeros(n, dtype=np.bool_), np.zeros((n, M)),
+                     np.zeros((n, R), dtype=np.int64), np.zeros(n, dtype=np.int64))
 
 
 class SectorTables:
@@ -30,7 +62,8 @@ class SectorTables:
     lam : float64, shape (sum d_K,)
     V : float64, shape (sum d_K^2,)   row-major eigenvectors of each G_K
     nexc : float64, shape (sum d_K, M)
-    jtgt : int64, shape (sum d_K, M-1, 2);  jamp : float64, same shape
+    low_tgt : int64, shape (sum d_K, M);  low_amp : float64, same shape
+        Position in sector K-1 of J_i^-|s> and its amplitude (-1 / 0: none)
     """
 
     def __init__(self, chain, K0):
@@ -45,21 +78,42 @@ class SectorTables:
         self.nexc = np.ascontiguousarray(np.concatenate(
             [basis.number_diagonals(K) for K in range(K0 + 1)]))
         secs = [basis.sector(K) for K in range(K0 + 1)]
-        self.jtgt = np.ascontiguousarray(np.concatenate([s.jump_target.transpose(1, 0, 2) for s in secs]))
-        self.jamp = np.ascontiguousarray(np.concatenate([s.jump_amp.transpose(1, 0, 2) for s in secs]))
+        # jump_target[c, s, side]: J_{c+side}^-|s>; domain i < M-1 is side 0 of channel i,
+        # the last domain side 1 of the last channel
+        self.low_tgt = np.ascontiguousarray(np.concatenate(
+            [np.column_stack([s.jump_target[:, :, 0].T, s.jump_target[-1, :, 1]]) for s in secs]),
+            dtype=np.int64)
+        self.low_amp = np.ascontiguousarray(np.concatenate(
+            [np.column_stack([s.jump_amp[:, :, 0].T, s.jump_amp[-1, :, 1]]) for s in secs]),
+            dtype=float)
         self.gamma = np.ascontiguousarray(chain.gamma, dtype=float)
         self.half = 0.5 * np.asarray(chain.sizes, dtype=float)
         self.chain_sectors = basis
         self._patterns, self._stacks = {}, {}     # per reservoir mask / mask set
 
-    def args(self):
-        return (self.dims, self.off_d, self.off_V, self.lam, self.V, self.nexc, self.jtgt,
-                self.jamp, self.gamma, self.half)
+    def event_tables(self, pos, lam_p=None, V_p=None) -> EventTables:
+        """The paper chain as :data:`EventTables`: one block, one piece, channel c lowering
+        domains c and c+1 at rate gamma_c, starting from basis state ``pos`` of sector K0.
 
-    def initial_trace(self, pos, times):
-        """<J_i^z>(t) of the no-jump evolution of the initial state, shape (T, M) (shared)."""
-        return no_jump_jz(self.K0, pos, times, self.dims, self.off_d, self.off_V, self.lam,
-                          self.V, self.nexc, self.half)
+        lam_p, V_p : stacked reservoir patterns (feedback), default the passive spectrum
+        (views, no copy).  The small arrays are made here, not kept.
+        """
+        M, C, K0 = self.half.size, self.gamma.size, self.K0
+        i64 = np.int64
+        start = np.zeros(int(self.dims[K0]))
+        start[pos] = 1.0
+        return EventTables(
+            self.dims, self.off_d, self.off_V,
+            self.lam.reshape(1, -1) if lam_p is None else lam_p,
+            self.V.reshape(1, -1) if V_p is None else V_p,
+            self.nexc, self.low_tgt, self.low_amp, np.zeros((0, M), i64), np.zeros((0, M)),
+            np.zeros(1, i64), np.zeros(0, i64), np.zeros(0, i64), np.zeros(0),
+            np.array([[0, K0, 0]], dtype=i64), self.half.reshape(1, M), np.zeros((1, M), i64),
+            np.zeros(1, i64), np.ones(1), np.array([0, 1], dtype=i64), np.array([K0], dtype=i64),
+            np.ones(1), np.zeros(1, i64), start,
+            np.ascontiguousarray(np.column_stack([np.arange(C), np.arange(1, M)]), dtype=i64),
+            -np.ones(C, dtype=i64), np.arange(C, dtype=i64), self.gamma.reshape(1, C),
+            np.array([np.inf]), False)
 
     def pattern(self, mask):
         """(lam, V) flattened like ``self.lam`` / ``self.V`` for G_K = sum_{c in mask} gamma_c L_c^T L_c.
@@ -87,7 +141,7 @@ class SectorTables:
         return cache[mask]
 
     def pattern_tables(self, masks):
-        """Stacked tables of reservoir patterns for ``demon_kernel``.
+        """Stacked tables of reservoir patterns for ``event_kernel`` (feedback).
 
         Returns
         -------
@@ -121,13 +175,23 @@ def locate_state(chain, n0):
     return chain.sectors.index_of(n0)
 
 
-def kernel_tables(tab, feedback):
-    """(rules, mask0, lam_p, V_p, pattern_row) for ``demon_kernel``."""
+def paper_kernel_tables(tab, pos, feedback):
+    """(:data:`EventTables`, :data:`Switching`) of the paper tables ``tab`` from basis state
+    ``pos`` of sector K0, with ``feedback`` (a checked Feedback) or passive (all reservoirs
+    open, the passive spectrum: no stacked copy)."""
     C = tab.gamma.size
     if feedback is None:
-        return (NO_RULES, (1 << C) - 1) + tab.pattern_tables([(1 << C) - 1])
-    return (feedback.spec(), feedback.initial_mask(C)) + tab.pattern_tables(
-        feedback.reachable_masks(C))
+        return tab.event_tables(pos), Switching(NO_RULES, (1 << C) - 1, np.zeros(0, np.int64))
+    lam_p, V_p, rows = tab.pattern_tables(feedback.reachable_masks(C))
+    return (tab.event_tables(pos, lam_p, V_p),
+            Switching(feedback.spec(), feedback.initial_mask(C), rows))
+
+
+def initial_trace(event, switching, times):
+    """<J_i^z>(t) of the no-jump evolution of the (one) initial choice under the reservoirs
+    open at t = 0, shape (T, M): what every trajectory shows until its first jump."""
+    row = int(switching.mask_rows[switching.mask0]) if switching.mask_rows.size else 0
+    return no_jump_trace(event, row, times)
 
 
 def start_vector(basis, part, K):
@@ -216,7 +280,7 @@ class GeneralTables:
         self.exc_off = np.ascontiguousarray(np.array(exc_off, dtype=np.int64).reshape(-1, M))
         self.K_top = int(max(b[1] + b[2] for b in blk))
         # the initial mixture: component -> block, then sector choices with start vectors
-        comp_block, weights, choice_off, choice_K, choice_cum, vec_off, vecs = \
+        comp_block, weights, choice_off, choice_K, choice_w, vec_off, vecs = \
             [], [], [0], [], [], [], []
         nvec = 0
         for c, (w, s2j, part) in enumerate(init.components):
@@ -242,13 +306,13 @@ class GeneralTables:
             if not ks:
                 raise InputError(f"initial state component {c} has no weight in any sector")
             choice_K.extend(ks)
-            choice_cum.extend(np.cumsum(ws))
+            choice_w.extend(ws)
             choice_off.append(len(choice_K))
         self.comp_block = np.array(comp_block, dtype=np.int64)
-        self.comp_cum = np.cumsum(np.array(weights, dtype=float))
+        self.comp_w = np.array(weights, dtype=float)
         self.choice_off = np.array(choice_off, dtype=np.int64)
         self.choice_K = np.array(choice_K, dtype=np.int64)
-        self.choice_cum = np.array(choice_cum, dtype=float)
+        self.choice_w = np.array(choice_w, dtype=float)
         self.vec_off = np.array(vec_off, dtype=np.int64)
         self.vecs = np.concatenate(vecs)
         self.ch_dom = np.ascontiguousarray(chans.domains, dtype=np.int64).reshape(-1, 2)
@@ -258,15 +322,8 @@ class GeneralTables:
         self.piece_end = np.concatenate([chans.starts[1:], [np.inf]]).astype(float)
         self.nbytes = sum(getattr(self, k).nbytes for k in vars(self)
                           if isinstance(getattr(self, k), np.ndarray))
-
-    def args(self):
-        """The table arguments of ``general_kernel`` (after ``horizon``), in order."""
-        return (self.dims, self.off_d, self.off_V, self.lam_p, self.V_p, self.nexc, self.low_tgt,
-                self.low_amp, self.up_tgt, self.up_amp, self.coh_off, self.coh_rows,
-                self.coh_cols, self.coh_amp, self.blk, self.half_b, self.exc_off,
-                self.comp_block, self.comp_cum, self.choice_off, self.choice_K, self.choice_cum,
-                self.vec_off, self.vecs, self.ch_dom, self.ch_dir, self.ch_res, self.rates,
-                self.piece_end)
+        self.draw_initial = True       # component and sector drawn even when there is one choice
+        self.event = EventTables(*(getattr(self, f) for f in EventTables._fields))
 
     def horizon(self, times):
         """Last time a trajectory is followed: inf when no channel raises K (it ends dark)."""
