@@ -8,6 +8,8 @@ import trajspin
 from trajspin import InputError
 from trajspin.cli import main as cli_main
 from trajspin.estimate import BASELINE_BYTES, Estimate, estimate, table_bytes
+from trajspin.sectors import sector_basis
+from trajspin.trajectories import tables
 from trajspin.trajectories.tables import tables_for
 
 
@@ -29,7 +31,11 @@ def _array_bytes(obj, seen):
 
 @pytest.mark.parametrize("sizes", [(4, 2), (6, 3, 2), (5, 4, 3, 2), (12, 6, 2), (3, 3, 3, 3, 3)])
 def test_table_bytes_is_exact(sizes):
-    """The formula equals the bytes of the arrays the dense engine keeps after a run."""
+    """The formula equals the bytes of the arrays the dense engine keeps after a run (on a
+    fresh sector basis: runs of other engines on the same chain, earlier in the session, add
+    their own tables to the shared basis)."""
+    sector_basis.cache_clear()
+    tables._PAPER_TABLES.clear()
     chain = trajspin.Chain(sizes)
     trajspin.run_trajectories(chain, np.logspace(-3, 2, 20), 3, seed=1, progress=False)
     seen = set()

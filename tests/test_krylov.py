@@ -14,7 +14,8 @@ from trajspin import Chain, InputError
 from trajspin.resources import choose_method, krylov_memory_estimate
 from trajspin.trajectories.lanczos import (KrylovOptions, KrylovSectors, krylov_trajectory,
                                            run_chunk_krylov)
-from trajspin.kernels.lanczos import (_err_bound, _safe_step, _tridiag_eig, apply_generator,
+from trajspin.kernels.matrix_free import apply_generator
+from trajspin.kernels.lanczos import (_err_bound, _safe_step, _tridiag_eig,
                                      lanczos)
 
 ZMAX = 5.0
@@ -104,6 +105,9 @@ def test_same_seed_and_index_give_the_dense_jump_record(sizes, gamma, initial):
             assert np.allclose(a.final_jz, b.final_jz, rtol=0, atol=1e-8 * max(sizes))
             assert np.allclose(a.jz_before, b.jz_before, rtol=0, atol=1e-8 * max(sizes))
             assert np.allclose(a.jz_after, b.jz_after, rtol=0, atol=1e-8 * max(sizes))
+            for field in ("jump_reservoirs", "jump_directions", "quanta", "reservoirs_open"):
+                np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+            assert a.final_sizes == b.final_sizes and set(a.observables) == set(b.observables)
         agree += same
         assert b.p_error_bound <= 1e-10
     # measured: every one agrees, jump times to ~3e-11 relative
@@ -235,3 +239,40 @@ def test_cost_model_and_memory_estimate():
 def test_bad_input(call, msg):
     with pytest.raises(InputError, match=msg):
         call(Chain((4, 2)))
+
+
+@pytest.mark.parametrize("records", ["summaries", "full"])
+def test_lanczos_ensembles_keep_records_like_single_trajectories(records):
+    """Records on the matrix-free path (large N): each trajectory's record is that of
+    ``krylov_trajectory`` with the same (seed, index), and the averages are bitwise those of
+    the run without records."""
+    chain = Chain([12, 6, 2])
+    ens = trajspin.run_trajectories(chain, T_GRID, 9, seed=5, method="krylov", records=records,
+                                    chunk=4, progress=False)
+    plain = trajspin.run_trajectories(chain, T_GRID, 9, seed=5, method="krylov", chunk=4,
+                                      progress=False)
+    np.testing.assert_array_equal(ens.jz, plain.jz)
+    np.testing.assert_array_equal(ens.final_excitation_counts, plain.final_excitation_counts)
+    rec = ens.records
+    assert rec.index.tolist() == list(range(9)) and rec.full == (records == "full")
+    offsets = np.concatenate([[0], np.cumsum(rec.njumps)])
+    for k in range(9):
+        tr = krylov_trajectory(chain, T_GRID, 5, k)
+        assert rec.njumps[k] == tr.jump_times.size
+        assert rec.excitation_left[k] == tr.excitation_left and rec.dark[k] == tr.dark
+        np.testing.assert_array_equal(rec.quanta[k], tr.quanta)
+        np.testing.assert_allclose(rec.final_jz[k], tr.final_jz, rtol=0, atol=1e-12)
+        assert rec.first_jump_time[k] == (tr.jump_times[0] if tr.jump_times.size else np.inf)
+        if records == "full":
+            part = slice(offsets[k], offsets[k + 1])
+            np.testing.assert_array_equal(rec.jump_time[part], tr.jump_times)
+            np.testing.assert_array_equal(rec.jump_reservoir[part], tr.jump_channels)
+            np.testing.assert_array_equal(rec.jz_after[part], tr.jz_after)
+
+
+def test_records_are_bounded_by_memory_before_any_work():
+    """Full records of (10^6, 100) take ~64 MB per trajectory: 10^6 trajectories are refused
+    with the numbers before a single one runs."""
+    with pytest.raises(InputError, match="jump records"):
+        trajspin.run_trajectories(Chain([10**6, 100]), T_GRID, 10**6, records="full",
+                                  progress=False)

@@ -360,8 +360,9 @@ def choose_engine(chain, init, names=("jz",), records="none", feedback=None, met
 
     "paper": the paper's model from one Dicke basis state, <J_i^z> only or with records or
     feedback (dense spectral tables, ``trajectory_memory_estimate``); "krylov": the same
-    without records or feedback when ``method`` asks for it or ``krylov.choose_method``
-    prefers it (``krylov_memory_estimate``); "general": everything else (``GeneralTables``).
+    without feedback (records allowed) when ``method`` asks for it or
+    ``krylov.choose_method`` prefers it (``krylov_memory_estimate``); "general": everything
+    else (``GeneralTables``).
 
     Parameters
     ----------
@@ -384,11 +385,11 @@ def choose_engine(chain, init, names=("jz",), records="none", feedback=None, met
             raise InputError(f"{what} keeps <J_i^z> only; drop observables "
                              f"{list(names[1:])} or run without {what}")
     engine = "paper" if paper and len(names) == 1 else "general"
-    plain = engine == "paper" and feedback is None and records == "none"
+    plain = engine == "paper" and feedback is None
     if method == "krylov" and not plain:
         raise InputError("method='krylov' (matrix-free) covers the paper's model from one Dicke "
-                         "basis state, <J_i^z> only, without records or feedback; use "
-                         "method='dense' or 'auto'")
+                         "basis state, <J_i^z> only (with or without records), without "
+                         "feedback; use method='dense' or 'auto'")
     if engine == "general":
         return engine, general_plan(chain, init)[1]
     K0 = int(sum(init.basis_state))

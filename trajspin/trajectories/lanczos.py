@@ -61,6 +61,7 @@ from trajspin.kernels.linalg import dicke_jz
 from trajspin.kernels.rng import rng_init
 from trajspin.errors import InputError
 from trajspin.caches import BoundedCache
+from trajspin.results.records import JumpRecords
 from trajspin.resources import CACHED_DIM, check_countable, check_paper, krylov_memory_estimate
 from trajspin.trajectories.sums import PartialSums
 from trajspin.trajectories.view import TrajectoryView
@@ -358,31 +359,58 @@ def krylov_trajectory(chain, times, seed=0, index=0, initial=None, options=None)
     return KrylovTrajectory(chain, t, jz, rec, nj, Kf, dark, final, seed, index, n0)
 
 
-def run_chunk_krylov(chain, times, seed, start, stop, initial=None, options=None):
+def run_chunk_krylov(chain, times, seed, start, stop, initial=None, options=None, records="none"):
     """Sums over trajectories start..stop-1, in the format of ``trajectories.run_chunk``.
+
+    ``records`` "summaries" or "full" keep each trajectory's record (as the dense paper
+    engine does, all reservoirs open): the sums are bitwise those of a run without records.
 
     Returns
     -------
-    PartialSums (final_counts of length K0 + 1)
+    PartialSums (final_counts of length K0 + 1), with ``records`` (``JumpRecords``) if kept
     """
-    t, n0, options, K0 = _prepare(chain, times, initial, options, False)
+    keep = records != "none"
+    t, n0, options, K0 = _prepare(chain, times, initial, options, keep)
     seed = check_seed(seed, "seed")
     start = check_seed(start, "start")
     stop = check_seed(stop, "stop")
     if stop < start:
         raise InputError(f"stop ({stop}) must be >= start ({start})")
     ks = _sectors(chain, options)
-    work = _Work(ks, K0, options)
+    work = _Work(ks, K0, options, record=keep)
     T, M = t.size, chain.M
     jz_sum, jz_sumsq = np.zeros((T, M)), np.zeros((T, M))
     counts = np.zeros(K0 + 1, dtype=np.int64)
     ndark = njumps = 0
     jz = np.empty((T, M))
+    kept = []
     for idx in range(start, stop):
-        nj, Kf, dark, _, _ = _run_one(ks, t, seed, idx, n0, options, work, jz, False)
+        nj, Kf, dark, final, rec = _run_one(ks, t, seed, idx, n0, options, work, jz, keep)
         jz_sum += jz
         jz_sumsq += jz * jz
         counts[Kf] += 1
         ndark += int(dark)
         njumps += nj
-    return PartialSums(jz_sum, jz_sumsq, counts, ndark, njumps)
+        if keep:
+            kept.append(KrylovTrajectory(chain, t, jz, rec, nj, Kf, dark, final, seed, idx, n0))
+    if not keep:
+        return PartialSums(jz_sum, jz_sumsq, counts, ndark, njumps)
+    return PartialSums(jz_sum, jz_sumsq, counts, ndark, njumps,
+                       records=_records_of(kept, M, start, stop, records == "full"))
+
+
+def _records_of(trajs, M, start, stop, full):
+    """The ``JumpRecords`` of Lanczos trajectories start..stop-1 (all reservoirs open)."""
+    jumps = {}
+    if full:
+        cat = lambda name, shape: (np.concatenate([getattr(tr, name) for tr in trajs])
+                                   if trajs else np.zeros(shape))
+        jumps = dict(jump_time=cat("jump_times", 0), jump_reservoir=cat("jump_channels", 0),
+                     jump_excitation=cat("jump_excitation", 0), jz_before=cat("jz_before", (0, M)),
+                     jz_after=cat("jz_after", (0, M)), reservoirs_open=cat("reservoirs_open", 0))
+    first = [tr.jump_times[0] if tr.jump_times.size else np.inf for tr in trajs]
+    return JumpRecords(M, np.arange(start, stop, dtype=np.int64),
+                       [tr.jump_times.size for tr in trajs], [tr.excitation_left for tr in trajs],
+                       [tr.dark for tr in trajs], np.array([tr.final_jz for tr in trajs]),
+                       np.array([tr.quanta for tr in trajs]),
+                       [(1 << (M - 1)) - 1] * len(trajs), first, **jumps)

@@ -154,7 +154,8 @@ class EnsemblePlan:
     def chunk(self, seed, start, stop):
         """The partial of trajectories start..stop-1 (see the class docstring)."""
         if self.engine == "krylov":
-            return run_chunk_krylov(self.chain, self.times, seed, start, stop, list(self.n0))
+            return run_chunk_krylov(self.chain, self.times, seed, start, stop, list(self.n0),
+                                    records=self.records)
         T, M, F = self.T, self.M, int(self.lay[L_F])
         sums = (np.zeros((T, F)), np.zeros((T, F)),
                 np.zeros((T if "jz2" in self.parts else 0, M)),
