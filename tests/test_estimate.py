@@ -1,5 +1,6 @@
 """trajspin.estimate: exact table memory, refusal with the numbers, CLI exit codes, time model."""
 import time
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -180,7 +181,6 @@ def test_estimate_and_steady_state_take_the_same_route(sizes, initial):
 
 def _traced_peak(run):
     """Peak bytes allocated (numpy and numba arrays, both traced) while ``run()`` runs."""
-    import tracemalloc
     run()                                         # compile and fill caches first
     tracemalloc.start()
     try:

@@ -270,9 +270,13 @@ def test_lanczos_ensembles_keep_records_like_single_trajectories(records):
             np.testing.assert_array_equal(rec.jz_after[part], tr.jz_after)
 
 
-def test_records_are_bounded_by_memory_before_any_work():
+def test_records_are_bounded_by_memory_before_any_work(monkeypatch):
     """Full records of (10^6, 100) take ~64 MB per trajectory: 10^6 trajectories are refused
     with the numbers before a single one runs."""
+    def no_work(*args):
+        raise AssertionError("trajectories ran before the records' memory was checked")
+
+    monkeypatch.setattr(trajspin.trajectories.plan.EnsemblePlan, "chunk", no_work)
     with pytest.raises(InputError, match="jump records"):
         trajspin.run_trajectories(Chain([10**6, 100]), T_GRID, 10**6, records="full",
                                   progress=False)

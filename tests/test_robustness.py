@@ -374,6 +374,9 @@ def test_malformed_arguments_are_one_line_input_errors(call, words):
 @pytest.mark.parametrize("prob, u, want", [
     ([0.3, 0.7, 0.0], 1.0, 1),          # u rounded to the total, last reservoir closed
     ([0.3, 0.7, 0.0, 0.0], 1.0, 1),
+    # u an ulp above the running sum: the caller's total, summed in another (vectorised)
+    # order, can exceed it; the trailing closed reservoirs are skipped back
+    ([0.3, 0.7, 0.0, 0.0], float(np.nextafter(1.0, 2.0)), 1),
     ([0.0, 0.5, 0.5], 1e-300, 1),       # a closed first reservoir is never taken
     ([0.3, 0.7], 0.3, 0),               # a tie goes to the lower channel
     ([0.3, 0.7], 0.3000000001, 1),

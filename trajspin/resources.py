@@ -20,11 +20,11 @@ import numpy as np
 
 from trajspin.errors import InputError
 from trajspin.sectors import sector_basis, sector_dims
-from trajspin.validation import available_memory
+from trajspin.validation import available_memory, check_memory
 
 __all__ = ["master_memory_estimate", "steady_memory_estimate", "general_memory_estimate",
            "trajectory_memory_estimate", "table_bytes", "records_memory_estimate",
-           "feedback_memory_estimate", "is_paper_initial", "steady_closed_form", "general_plan", "krylov_memory_estimate",
+           "feedback_memory_estimate", "check_records_memory", "is_paper_initial", "steady_closed_form", "general_plan", "krylov_memory_estimate",
            "check_countable", "check_K0", "check_paper", "bytes_per_state", "choose_method",
            "choose_engine", "packed_size", "LU_CACHE", "KRYLOV_MAX", "CACHED_DIM",
            "DEFAULT_MAX_DENSE_DIM"]
@@ -187,6 +187,18 @@ def records_memory_estimate(chain, K_top, ntraj, records) -> int:
     if records == "full":
         per_traj += K_top * 8 * (4 + 2 * chain.M)
     return int(ntraj) * per_traj
+
+
+def check_records_memory(chain, K_top, ntraj, records):
+    """Refuse, before any work, the records of ``ntraj`` trajectories that would not fit.
+
+    Records grow with every trajectory (``records_memory_estimate``); used by
+    ``run_trajectories`` and the MPI runner alike.
+    """
+    check_memory(records_memory_estimate(chain, K_top, ntraj, records),
+                 f"the jump records ({records}) of {ntraj} trajectories of {chain!r}",
+                 'keep records "summaries" (output.records in a config), or run fewer '
+                 'trajectories')
 
 
 

@@ -20,7 +20,7 @@ from trajspin.initial import resolve_initial
 from trajspin.observables import check_observables
 from trajspin.outputs import ReservedOutput, check_output_path, remove_temporaries
 from trajspin.progress import get_progress_bar
-from trajspin.resources import choose_engine, records_memory_estimate
+from trajspin.resources import check_records_memory, choose_engine
 from trajspin.results.base import versions
 from trajspin.results.ensemble import EnsembleResult
 from trajspin.results.io import load
@@ -300,10 +300,7 @@ def prepare_run(config, out, resume=False, ranks_per_node=1, force=False):
                  f"the {engine} engine's tables of {chain!r} on {ranks_per_node} rank(s) of "
                  f"this node",
                  "use fewer ranks per node or smaller domains")
-    if config.records != "none":
-        check_memory(records_memory_estimate(chain, K0, config.max_ntraj, config.records),
-                     f"the records ({config.records}) of {config.max_ntraj} trajectories",
-                     'use output.records = "summaries" or fewer trajectories')
+    check_records_memory(chain, K0, config.max_ntraj, config.records)
     ours = False
     if os.path.exists(out):
         try:

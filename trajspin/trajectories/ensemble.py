@@ -11,8 +11,8 @@ from trajspin.progress import get_progress_bar
 from trajspin.results.base import versions
 from trajspin.results.ensemble import EnsembleResult
 from trajspin.trajectories.plan import DEFAULT_CHUNK, EnsemblePlan
-from trajspin.resources import records_memory_estimate
-from trajspin.validation import check_memory, check_result, check_seed, check_times
+from trajspin.resources import check_records_memory
+from trajspin.validation import check_result, check_seed, check_times
 
 
 def run_trajectories(chain, times, ntraj, seed=0, initial=None, progress=True, target_err=None,
@@ -85,10 +85,7 @@ def run_trajectories(chain, times, ntraj, seed=0, initial=None, progress=True, t
     check_budget(max_seconds, chain, "trajectories", ntraj=ntraj, times=t, initial=initial)
     start_time = time.perf_counter()
     plan = EnsemblePlan(chain, t, initial, records, feedback, observables, method)
-    # records grow with every trajectory: bounded by the memory they need, checked up front
-    check_memory(records_memory_estimate(chain, plan.K_top, max_ntraj, plan.records),
-                 f"the jump records ({plan.records}) of {max_ntraj} trajectories of {chain!r}",
-                 'keep records="summaries", or run fewer trajectories per call')
+    check_records_memory(chain, plan.K_top, max_ntraj, plan.records)
     acc = plan.zero()
     done = 0
     sizes = np.asarray(chain.sizes, dtype=float)

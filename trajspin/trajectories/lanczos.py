@@ -61,9 +61,9 @@ from trajspin.kernels.linalg import dicke_jz
 from trajspin.kernels.rng import rng_init
 from trajspin.errors import InputError
 from trajspin.caches import BoundedCache
-from trajspin.results.records import JumpRecords
 from trajspin.resources import CACHED_DIM, check_countable, check_paper, krylov_memory_estimate
 from trajspin.trajectories.sums import PartialSums
+from trajspin.trajectories.tables import JumpArrays, jump_arrays, jump_records, summaries
 from trajspin.trajectories.view import TrajectoryView
 from trajspin.validation import check_initial, check_memory, check_seed, check_times
 
@@ -383,7 +383,9 @@ def run_chunk_krylov(chain, times, seed, start, stop, initial=None, options=None
     counts = np.zeros(K0 + 1, dtype=np.int64)
     ndark = njumps = 0
     jz = np.empty((T, M))
-    kept = []
+    n = stop - start
+    summ = summaries(n if keep else 0, M, M - 1)
+    parts = []
     for idx in range(start, stop):
         nj, Kf, dark, final, rec = _run_one(ks, t, seed, idx, n0, options, work, jz, keep)
         jz_sum += jz
@@ -392,25 +394,17 @@ def run_chunk_krylov(chain, times, seed, start, stop, initial=None, options=None
         ndark += int(dark)
         njumps += nj
         if keep:
-            kept.append(KrylovTrajectory(chain, t, jz, rec, nj, Kf, dark, final, seed, idx, n0))
+            k = idx - start
+            summ.njumps[k], summ.k_final[k], summ.dark[k] = nj, Kf, dark
+            summ.quanta[k] = np.bincount(rec[1], minlength=M - 1)
+            dicke_jz(final, final.size, ks.table(Kf)[0], 0, ks.half, summ.final_jz[k])
+            parts.append(rec[:5])
     if not keep:
         return PartialSums(jz_sum, jz_sumsq, counts, ndark, njumps)
+    summ.final_mask[:] = (1 << (M - 1)) - 1          # no feedback: every reservoir open
+    packed = jump_arrays(0, M)
+    if parts:
+        packed = JumpArrays(*(np.concatenate(col) for col in zip(*parts)),
+                            np.full(int(summ.njumps.sum()), (1 << (M - 1)) - 1, dtype=np.int64))
     return PartialSums(jz_sum, jz_sumsq, counts, ndark, njumps,
-                       records=_records_of(kept, M, start, stop, records == "full"))
-
-
-def _records_of(trajs, M, start, stop, full):
-    """The ``JumpRecords`` of Lanczos trajectories start..stop-1 (all reservoirs open)."""
-    jumps = {}
-    if full:
-        cat = lambda name, shape: (np.concatenate([getattr(tr, name) for tr in trajs])
-                                   if trajs else np.zeros(shape))
-        jumps = dict(jump_time=cat("jump_times", 0), jump_reservoir=cat("jump_channels", 0),
-                     jump_excitation=cat("jump_excitation", 0), jz_before=cat("jz_before", (0, M)),
-                     jz_after=cat("jz_after", (0, M)), reservoirs_open=cat("reservoirs_open", 0))
-    first = [tr.jump_times[0] if tr.jump_times.size else np.inf for tr in trajs]
-    return JumpRecords(M, np.arange(start, stop, dtype=np.int64),
-                       [tr.jump_times.size for tr in trajs], [tr.excitation_left for tr in trajs],
-                       [tr.dark for tr in trajs], np.array([tr.final_jz for tr in trajs]),
-                       np.array([tr.quanta for tr in trajs]),
-                       [(1 << (M - 1)) - 1] * len(trajs), first, **jumps)
+                       records=jump_records(M, start, stop, summ, packed, records == "full"))

@@ -35,14 +35,15 @@ from trajspin.kernels.events import L_F
 from trajspin.observables import check_observables
 from trajspin.resources import choose_engine
 from trajspin.results.ensemble import EnsembleResult
-from trajspin.results.records import JumpRecords, RecordedEnsemble
+from trajspin.results.records import RecordedEnsemble
 from trajspin.trajectories.feedback import Feedback, Rule
 from trajspin.trajectories.lanczos import run_chunk_krylov
 from trajspin.trajectories.sums import PartialSums
 from trajspin.trajectories.tables import (PASSIVE, general_tables_for, initial_trace,
-                                          jump_arrays, locate_state, observable_extra,
-                                          observable_layout, paper_kernel_tables, summaries,
-                                          tables_for, top_excitation)
+                                          jump_arrays, jump_records, locate_state,
+                                          observable_extra, observable_layout,
+                                          paper_kernel_tables, summaries, tables_for,
+                                          top_excitation)
 from trajspin.validation import check_memory
 
 
@@ -90,7 +91,7 @@ class EnsemblePlan:
     ``chunk(seed, start, stop)`` returns the partial of trajectories start..stop-1,
     ``(jz_sum (T, M), jz_sumsq (T, M), final_counts (K_top + 1,), ndark, njumps)``
     (K_top = :func:`top_excitation`), then the
-    chunk's ``JumpRecords`` when records are kept (paper engine only), then, when observables
+    chunk's ``JumpRecords`` when records are kept (paper and Lanczos engines), then, when observables
     beyond jz are asked for, ``(obs_sum (T, F'), obs_sumsq (T, F'), cross (T, M) or (0, M))``
     (F' the extra columns of :func:`observable_layout`; cross sums <J^z><(J^z)^2> for the
     error of jz_var).  Partials add elementwise, so they fold in chunk order.
@@ -181,7 +182,7 @@ class EnsemblePlan:
             extra = dict(obs_sum=np.ascontiguousarray(obs_sum[:, M:]),
                          obs_sumsq=np.ascontiguousarray(obs_sumsq[:, M:]), cross=cross)
         if keep:
-            extra["records"] = _jump_records(M, start, stop, summ, rec, full)
+            extra["records"] = jump_records(M, start, stop, summ, rec, full)
         return PartialSums(np.ascontiguousarray(obs_sum[:, :M]),
                            np.ascontiguousarray(obs_sumsq[:, :M]), counts, int(stats[0]),
                            int(stats[1]), **extra)
@@ -248,22 +249,6 @@ class Grain:
             n = 2 * self.n if took < 1e-9 else self.n * CALL_SECONDS / took
             self.n = int(min(max(1, n), 2 * self.n, 4096))
             a = b
-
-
-def _jump_records(M, start, stop, summ, rec, full):
-    """The chunk's :class:`JumpRecords` from the kernel's summaries and packed jumps."""
-    used = int(summ.njumps.sum())
-    offsets = np.concatenate([[0], np.cumsum(summ.njumps)])
-    has = summ.njumps > 0
-    first = np.full(stop - start, np.inf)
-    first[has] = rec.time[offsets[:-1][has]]
-    jumps = {}
-    if full:
-        jumps = dict(jump_time=rec.time[:used], jump_reservoir=rec.chan[:used],
-                     jump_excitation=rec.K[:used], jz_before=rec.jzb[:used],
-                     jz_after=rec.jza[:used], reservoirs_open=rec.mask[:used])
-    return JumpRecords(M, np.arange(start, stop, dtype=np.int64), summ.njumps, summ.k_final,
-                       summ.dark, summ.final_jz, summ.quanta, summ.final_mask, first, **jumps)
 
 
 def run_chunk(chain, times, seed, start, stop, K0, pos, init_jz=None, records="none",

@@ -19,6 +19,7 @@ from trajspin.kernels.events import L_CHAN, L_COH, L_F, L_JZ2, L_NBINS, L_NDIST,
 from trajspin.kernels.rules import NO_RULES
 from trajspin.observables import check_observables, coherence_elements
 from trajspin.resources import general_plan, trajectory_memory_estimate
+from trajspin.results.records import JumpRecords
 from trajspin.sectors import dark_exact_eigh
 from trajspin.validation import check_memory
 
@@ -51,6 +52,23 @@ def summaries(n, M, R):
     return Summaries(np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64),
                      np.zeros(n, dtype=np.bool_), np.zeros((n, M)),
                      np.zeros((n, R), dtype=np.int64), np.zeros(n, dtype=np.int64))
+
+
+def jump_records(M, start, stop, summ, rec, full):
+    """The :class:`JumpRecords` of trajectories start..stop-1 from their summaries and packed
+    jumps (trajectory n's after those of 0..n-1; their times are kept even for summaries)."""
+    used = int(summ.njumps.sum())
+    offsets = np.concatenate([[0], np.cumsum(summ.njumps)])
+    has = summ.njumps > 0
+    first = np.full(stop - start, np.inf)
+    first[has] = rec.time[offsets[:-1][has]]
+    jumps = {}
+    if full:
+        jumps = dict(jump_time=rec.time[:used], jump_reservoir=rec.chan[:used],
+                     jump_excitation=rec.K[:used], jz_before=rec.jzb[:used],
+                     jz_after=rec.jza[:used], reservoirs_open=rec.mask[:used])
+    return JumpRecords(M, np.arange(start, stop, dtype=np.int64), summ.njumps, summ.k_final,
+                       summ.dark, summ.final_jz, summ.quanta, summ.final_mask, first, **jumps)
 
 
 class SectorTables:
