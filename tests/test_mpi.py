@@ -479,6 +479,27 @@ observables = ["n_dist", "coherence", "reservoir_rates", "jz_var"]
 
 
 @needs_mpi
+def test_matrix_free_observables_through_the_mpi_config(tmp_path):
+    """run.method = "krylov" with observables beyond jz: two ranks give run_trajectories'
+    arrays bitwise, on the Lanczos engine."""
+    names = ["jz_var", "coherence", "channel_rates"]
+    config = write_config(tmp_path / "ko.toml", (12, 6, 2), ntraj=150,
+                          extra_run=f'method = "krylov"\nobservables = {names}')
+    cfg = load_config(config)
+    want = run_trajectories(cfg.chain(), cfg.times, cfg.ntraj, cfg.seed, progress=False,
+                            chunk=cfg.chunk, method="krylov", observables=cfg.observables)
+    assert want.meta["engine"] == "krylov"
+    out = tmp_path / "ko.npz"
+    proc = run(2, config, out)
+    assert proc.returncode == 0, proc.stderr
+    got = trajspin.load(out)
+    assert got.meta["engine"] == "krylov"
+    for name in ("jz", "jz_err", "jz_var", "jz_var_err", "coherence", "coherence_err",
+                 "channel_rates"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
+
+
+@needs_mpi
 def test_matrix_free_method_through_the_mpi_config(tmp_path):
     """run.method = "krylov": the Lanczos engine on two ranks gives run_trajectories' arrays."""
     config = write_config(tmp_path / "k.toml", (12, 6, 2), ntraj=200, extra_run='method = "krylov"')

@@ -24,7 +24,8 @@ from trajspin.validation import available_memory, check_memory
 
 __all__ = ["master_memory_estimate", "steady_memory_estimate", "general_memory_estimate",
            "trajectory_memory_estimate", "table_bytes", "records_memory_estimate",
-           "feedback_memory_estimate", "check_records_memory", "is_paper_initial", "steady_closed_form", "general_plan", "krylov_memory_estimate",
+           "feedback_memory_estimate", "check_records_memory", "check_jz_only", "is_paper_initial",
+           "steady_closed_form", "general_plan", "krylov_memory_estimate",
            "check_countable", "check_K0", "check_paper", "bytes_per_state", "choose_method",
            "choose_engine", "packed_size", "LU_CACHE", "KRYLOV_MAX", "CACHED_DIM",
            "DEFAULT_MAX_DENSE_DIM"]
@@ -367,14 +368,23 @@ def choose_method(chain, K0=None, max_dense_dim=DEFAULT_MAX_DENSE_DIM, memory_fr
     return "krylov"
 
 
+def check_jz_only(names, records="none", feedback=None):
+    """Refuse observables beyond <J_i^z> together with records or feedback (the record keeps
+    <J_i^z> just before and after each jump, and the feedback rules read it)."""
+    if (feedback is not None or records not in ("none", False)) and len(names) > 1:
+        what = "feedback" if feedback is not None else "records"
+        raise InputError(f"{what} keeps <J_i^z> only; drop observables "
+                         f"{list(names[1:])} or run without {what}")
+
+
 def choose_engine(chain, init, names=("jz",), records="none", feedback=None, method="auto"):
     """The one engine choice of an ensemble, and the bytes of that engine's tables.
 
     "paper": the paper's model from one Dicke basis state, <J_i^z> only or with records or
-    feedback (dense spectral tables, ``trajectory_memory_estimate``); "krylov": the same
-    without feedback (records allowed) when ``method`` asks for it or
-    ``krylov.choose_method`` prefers it (``krylov_memory_estimate``); "general": everything
-    else (``GeneralTables``).
+    feedback (dense spectral tables, ``trajectory_memory_estimate``); "krylov": the paper's
+    model from one Dicke basis state (records, feedback or observables beyond <J_i^z>) when
+    ``method`` asks for it or ``krylov.choose_method`` prefers it (``krylov_memory_estimate``);
+    "general": everything else (``GeneralTables``).
 
     Parameters
     ----------
@@ -393,21 +403,18 @@ def choose_engine(chain, init, names=("jz",), records="none", feedback=None, met
             raise InputError(f"{what} needs the paper's model (zero temperature, shared "
                              f"reservoirs, no schedule) from one Dicke basis state; "
                              f"got {chain!r} from {init.label}")
-        if len(names) > 1:
-            raise InputError(f"{what} keeps <J_i^z> only; drop observables "
-                             f"{list(names[1:])} or run without {what}")
-    engine = "paper" if paper and len(names) == 1 else "general"
-    plain = engine == "paper" and feedback is None
-    if method == "krylov" and not plain:
-        raise InputError("method='krylov' (matrix-free) covers the paper's model from one Dicke "
-                         "basis state, <J_i^z> only (with or without records), without "
-                         "feedback; use method='dense' or 'auto'")
-    if engine == "general":
-        return engine, general_plan(chain, init)[1]
-    K0 = int(sum(init.basis_state))
-    if plain and method != "dense":
+        check_jz_only(names, records, feedback)
+    if method == "krylov" and not paper:
+        raise InputError("method='krylov' (matrix-free) covers the paper's model (zero "
+                         "temperature, shared reservoirs, no schedule) from one Dicke basis "
+                         f"state; got {chain!r} from {init.label}: use method='dense' or 'auto'")
+    if paper and method != "dense":
+        K0 = int(sum(init.basis_state))
         if method == "krylov" or choose_method(chain, K0) == "krylov":
             return "krylov", krylov_memory_estimate(chain, K0)
+    if not paper or len(names) > 1:
+        return "general", general_plan(chain, init)[1]
+    K0 = int(sum(init.basis_state))
     need = trajectory_memory_estimate(chain, K0)
     if feedback is not None:
         need += feedback_memory_estimate(chain, K0, len(feedback.reachable_masks(chain.M - 1)))

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from trajspin.kernels.events import L_F, L_JZ2, event_kernel
+from trajspin.kernels.events import event_kernel
+from trajspin.kernels.layout import L_F, L_JZ2
 from trajspin.kernels.linalg import dicke_jz, eigen_state, matTvec
 from trajspin.kernels.rng import rng_init
 

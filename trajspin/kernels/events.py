@@ -38,24 +38,22 @@ the initial mixture and its sector (with ``draw_initial``: always for the genera
 never for the paper's one basis state), then one threshold per waiting time and one uniform
 per jump for the channel (``pick_channel``: the one tie rule for all three choices).
 
-Observables: one row of F numbers per output time, layout lay = [F, o_jz2, o_ndist, o_coh,
-o_chan, o_res, nbins, R] (offsets, -1 when not asked for); <J_i^z> is always at 0..M-1.
+Observables: one row of F numbers per output time, layout ``lay`` (``layout``: offsets, -1
+when not asked for); <J_i^z> is always at 0..M-1.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
+from trajspin.kernels.layout import L_CHAN, L_COH, L_F, L_JZ2, L_NBINS, L_NDIST, L_RES
 from trajspin.kernels.linalg import (FAST, dicke_jz, eigen_state, eigen_weights,
                                      log_no_jump, matTvec, matvec, newton_waiting_time,
                                      pick_channel)
 from trajspin.kernels.rng import rng_uniform
 from trajspin.kernels.rules import apply_rules, is_open
 
-__all__ = ["L_F", "L_JZ2", "L_NDIST", "L_COH", "L_CHAN", "L_RES", "L_NBINS", "L_R",
-           "event_kernel", "table_row"]
-
-L_F, L_JZ2, L_NDIST, L_COH, L_CHAN, L_RES, L_NBINS, L_R = range(8)
+__all__ = ["event_kernel", "table_row"]
 
 
 @njit(cache=True, inline="always")

@@ -18,8 +18,9 @@ import numpy as np
 from numba import njit
 
 from trajspin.kernels.linalg import FAST, dicke_jz, fill_rows, pick_channel, waiting_time
-from trajspin.kernels.matrix_free import apply_generator, fill_sector, lower, sector_jz
+from trajspin.kernels.matrix_free import apply_generator, fill_sector, lower, sector_extra, sector_jz
 from trajspin.kernels.rng import rng_uniform
+from trajspin.kernels.rules import apply_rules, is_open
 
 __all__ = ["lanczos", "run_visits", "sector_visit", "VISIT_JUMP", "VISIT_DARK", "VISIT_GROUND"]
 
@@ -187,20 +188,31 @@ def _still_tol(diag, hop_amp, gamma):
         for s in range(d):
             hmax = max(hmax, hop_amp[s, ch])
         gmax += 2.0 * hmax
-    gmin = np.inf
+    gmin = np.inf                 # over the open reservoirs (all closed: G = 0, all still)
     for ch in range(gamma.size):
-        gmin = min(gmin, gamma[ch])
+        if gamma[ch] > 0.0:
+            gmin = min(gmin, gamma[ch])
     return max(1e-10 * gmin, 1e-13 * gmax)
 
 
 @njit(cache=True)
-def _ritz_rows(Q, S, theta, m, tc, d, times, j, tstop, nexc, half, psi, obs, jz_out):
-    """<J_i^z> of the Lanczos-propagated state at the output times in [t_j, tstop); returns j."""
+def _observe(psi, d, nexc, hop_tgt, sizes, half, gam, lay, obs):
+    """obs (F,) = the observable row (layout ``lay``) of the unnormalised state psi[:d]."""
+    dicke_jz(psi, d, nexc, 0, half, obs[:sizes.size])
+    if obs.size > sizes.size:
+        sector_extra(psi, d, nexc, hop_tgt, sizes, half, gam, lay, obs)
+
+
+@njit(cache=True)
+def _ritz_rows(Q, S, theta, m, tc, d, times, j, tstop, nexc, hop_tgt, sizes, half, gam, lay, psi,
+               obs, obs_out):
+    """Observables of the Lanczos-propagated state at the output times in [t_j, tstop);
+    returns the next output index."""
     while j < times.size and times[j] < tstop:
         _ritz_vector(Q, S, theta, m, times[j] - tc, d, psi)
-        dicke_jz(psi, d, nexc, 0, half, obs)
-        for i in range(obs.size):
-            jz_out[j, i] = obs[i]
+        _observe(psi, d, nexc, hop_tgt, sizes, half, gam, lay, obs)
+        for f in range(obs.size):
+            obs_out[j, f] = obs[f]
         j += 1
     return j
 
@@ -263,9 +275,9 @@ def _report(info, status, t_jump, ch, j, matvecs, segments, perr):
 
 
 @njit(cache=True)
-def sector_visit(state, K, u, t0, times, j, jz_out, nexc, diag, hop_tgt, hop_amp, sizes, gamma,
-                 half, cum, m_max, m_check, tol, horizon, need_final, Q, alpha, beta, psi, low,
-                 dl, info, jz_before):
+def sector_visit(state, K, u, t0, times, j, obs_out, lay, nexc, diag, hop_tgt, hop_amp, sizes,
+                 gamma, half, cum, m_max, m_check, tol, horizon, need_final, Q, alpha, beta, psi,
+                 low, dl, info, jz_before):
     """Evolve a trajectory through one visit of sector K (from its last jump to the next).
 
     Draws the waiting-time threshold r first and, at the jump, the channel draw (the order
@@ -280,8 +292,10 @@ def sector_visit(state, K, u, t0, times, j, jz_out, nexc, diag, hop_tgt, hop_amp
     K : int                        sector; u : float64 (d_K,) unit state just after the jump
     t0 : float                     time of the last jump; times : float64 (T,)
     j : int                        first output index with times[j] >= t0
-    jz_out : float64 (T, M)        filled for times in [t0, next jump)
-    nexc, diag, hop_tgt, hop_amp   sector K (``build_sector``)
+    obs_out : float64 (T, F)       observables (layout ``lay``, ``kernels.layout``; F = M:
+                                   <J_i^z> only), filled for times in [t0, next jump)
+    nexc, diag, hop_tgt, hop_amp   sector K (``build_sector``, built with the rates ``gamma``)
+    gamma : float64 (M - 1,)       rates of the open reservoirs (0: closed by feedback)
     m_max, m_check : int           Krylov dimension cap; check convergence every m_check steps
     tol : float                    per-segment relative vector error bound
     horizon : float                a trajectory that does not jump within ``horizon`` after its
@@ -297,15 +311,15 @@ def sector_visit(state, K, u, t0, times, j, jz_out, nexc, diag, hop_tgt, hop_amp
     jz_before : float64 (M,)       out: <J_i^z> just before the jump
     """
     d = diag.size
-    obs = np.empty(sizes.size)
+    obs = np.empty(obs_out.shape[1])
     log_r = np.log(rng_uniform(state))
     for s in range(d):
         Q[0, s] = u[s]
     if K == 0:
-        dicke_jz(u, d, nexc, 0, half, obs)
+        _observe(u, d, nexc, hop_tgt, sizes, half, gamma, lay, obs)
         for s in range(d):
             psi[s] = u[s]
-        _report(info, VISIT_GROUND, 0.0, 0, fill_rows(jz_out, j, obs), 0, 0, 0.0)
+        _report(info, VISIT_GROUND, 0.0, 0, fill_rows(obs_out, j, obs), 0, 0, 0.0)
         return
     still_tol = _still_tol(diag, hop_amp, gamma)
     matvecs = 0
@@ -325,7 +339,8 @@ def sector_visit(state, K, u, t0, times, j, jz_out, nexc, diag, hop_tgt, hop_amp
         if not dark and h_root <= h_safe and h_root <= horizon:
             # ---- jump inside this segment ---------------------------------------
             tj = tc + h_root
-            j = _ritz_rows(Q, S, theta, m, tc, d, times, j, tj, nexc, half, psi, obs, jz_out)
+            j = _ritz_rows(Q, S, theta, m, tc, d, times, j, tj, nexc, hop_tgt, sizes, half, gamma,
+                           lay, psi, obs, obs_out)
             nrm = _ritz_vector(Q, S, theta, m, h_root, d, psi)
             perr += 2.0 * _err_bound(c, theta, beta[m - 1], h_root) / np.sqrt(_p_proj(w, theta, h_root))
             inv = 1.0 / np.sqrt(nrm)
@@ -346,15 +361,16 @@ def sector_visit(state, K, u, t0, times, j, jz_out, nexc, diag, hop_tgt, hop_amp
         if still:
             dark = True
         if dark and (still or (j >= times.size and not need_final)):
-            dicke_jz(Q[0, :d], d, nexc, 0, half, obs)
+            _observe(Q[0, :d], d, nexc, hop_tgt, sizes, half, gamma, lay, obs)
             for s in range(d):
                 psi[s] = Q[0, s]
-            _report(info, VISIT_DARK, 0.0, 0, fill_rows(jz_out, j, obs), matvecs, segments, perr)
+            _report(info, VISIT_DARK, 0.0, 0, fill_rows(obs_out, j, obs), matvecs, segments, perr)
             return
         if h_safe == np.inf:
             h_safe = horizon            # exact projection: advance by the horizon
         # ---- advance by h_safe and restart ---------------------------------------------
-        j = _ritz_rows(Q, S, theta, m, tc, d, times, j, tc + h_safe, nexc, half, psi, obs, jz_out)
+        j = _ritz_rows(Q, S, theta, m, tc, d, times, j, tc + h_safe, nexc, hop_tgt, sizes, half,
+                       gamma, lay, psi, obs, obs_out)
         h_safe = max(h_safe, 0.0)
         nrm = _ritz_vector(Q, S, theta, m, h_safe, d, psi)
         perr += 2.0 * tol
@@ -366,32 +382,44 @@ def sector_visit(state, K, u, t0, times, j, jz_out, nexc, diag, hop_tgt, hop_amp
 
 
 @njit(cache=True)
-def run_visits(state, carry, tc, u, times, jz_out, sizes, gamma, half, cum, m_max, m_check, tol,
-               horizon, need_final, nexc, diag, hop_tgt, hop_amp, fill, d_cached, Q, alpha, beta,
-               psi, low, info, jz_before, rec_t, rec_c, rec_K, rec_b, rec_a, stats, max_visits):
+def run_visits(state, carry, tc, u, times, obs_out, lay, sizes, gamma, gam, half, cum, m_max,
+               m_check, tol, horizon, need_final, nexc, diag, hop_tgt, hop_amp, fill, d_cached, Q,
+               alpha, beta, psi, low, info, jz_before, rules, fired, quanta, jz_after, rec_t,
+               rec_c, rec_K, rec_b, rec_a, rec_m, stats, max_visits):
     """Run one trajectory for at most ``max_visits`` sector visits (resumable).
 
     The loop over sectors K0, K0 - 1, ... of ``sector_visit`` without Python in between.
-    With ``fill``, each sector's tables are rebuilt in place (``fill_sector``, O(d_K M^2),
-    about one Krylov space's work) and the call returns before a sector of d_cached states or
-    more, whose tables the caller keeps between trajectories and passes with ``fill`` False
-    (then for exactly one visit, max_visits = 1).
+    With ``fill``, each sector's tables are rebuilt in place (``fill_sector`` with the rates
+    ``gam``, O(d_K M^2), about one Krylov space's work) and the call returns before a sector
+    of d_cached states or more, whose tables the caller keeps between trajectories and passes
+    with ``fill`` False (then for exactly one visit, max_visits = 1).
+
+    Feedback (``kernels.rules``): after every jump the rules see the quanta per reservoir,
+    the jump count, the time and <J_i^z> just after the jump; when they change the reservoir
+    mask, ``gam`` becomes gamma on the open reservoirs and 0 on the closed ones, and the next
+    visit's tables (and its channel pick) use it, as the dense path's table row does.
 
     Parameters
     ----------
     state : uint64 (4,)            random stream (``kernels.rng.rng_init(seed, index)``)
-    carry : int64 (4,)             in/out [K, j, njumps, status]: current sector, next
+    carry : int64 (5,)             in/out [K, j, njumps, status, mask]: current sector, next
                                    output index, jumps so far; status -1 while running,
-                                   else VISIT_DARK or VISIT_GROUND
+                                   else VISIT_DARK or VISIT_GROUND; open reservoirs (bits)
     tc : float64 (1,)              in/out time of the last jump
     u : float64 (>= max d_K)       in/out state at the start of the visit (unit norm)
-    times : float64 (T,); jz_out : float64 (T, M)   output grid and <J_i^z> on it
+    times : float64 (T,); obs_out : float64 (T, F); lay : int64 (8,)   output grid, the
+                                   observables on it and their layout (``kernels.layout``)
+    gamma, gam : float64 (M - 1,)  the chain's rates; in/out the rates of the open reservoirs
     nexc, diag, hop_tgt, hop_amp   table buffers (``build_sector`` types): with ``fill``
                                    at least min(max d_K, d_cached - 1) rows, else sector K's
+                                   (built with ``gam``)
     fill : bool;  d_cached : int
     Q, alpha, beta, psi, low, info, jz_before   work buffers of ``sector_visit``
-    rec_t, rec_c, rec_K : (R,)     jump times, channels, sector before (R = K0 with records,
-    rec_b, rec_a : (R, M)          else 0); <J_i^z> just before and after each jump
+    rules : float64 (R, 5); fired : bool (>= R)   feedback rules (R = 0: none) and which fired
+    quanta : int64 (M - 1,)        in/out quanta each reservoir took;  jz_after : float64 (M,)
+    rec_t, rec_c, rec_K, rec_m : (R,)   jump times, channels, sector before, mask after
+    rec_b, rec_a : (R, M)          (R = K0 with records, else 0); <J_i^z> just before and
+                                   after each jump
     stats : float64 (3,)           in/out [matvecs, segments, largest p error bound]
     max_visits : int               return after this many visits (status stays -1)
 
@@ -401,16 +429,17 @@ def run_visits(state, carry, tc, u, times, jz_out, sizes, gamma, half, cum, m_ma
     """
     M = sizes.size
     record = rec_t.size > 0
+    nrules = rules.shape[0]
     for v in range(max_visits):
         K = carry[0]
         d = cum[0, K + 1] - cum[0, K]
         if fill:
             if d >= d_cached:
                 return v
-            fill_sector(sizes, gamma, K, cum, nexc, diag, hop_tgt, hop_amp)
+            fill_sector(sizes, gam, K, cum, nexc, diag, hop_tgt, hop_amp)
         dl = cum[0, K] - cum[0, K - 1] if K > 0 else 0
-        sector_visit(state, K, u[:d], tc[0], times, carry[1], jz_out, nexc[:d], diag[:d],
-                     hop_tgt[:d], hop_amp[:d], sizes, gamma, half, cum, m_max, m_check, tol,
+        sector_visit(state, K, u[:d], tc[0], times, carry[1], obs_out, lay, nexc[:d], diag[:d],
+                     hop_tgt[:d], hop_amp[:d], sizes, gam, half, cum, m_max, m_check, tol,
                      horizon, need_final, Q, alpha, beta, psi, low, dl, info, jz_before)
         carry[1] = int(info[3])
         stats[0] += info[4]
@@ -425,13 +454,23 @@ def run_visits(state, carry, tc, u, times, jz_out, sizes, gamma, half, cum, m_ma
         nj = carry[2]
         for q in range(dl):
             u[q] = low[ch, q]
+        quanta[ch] += 1
+        if record or nrules > 0:
+            sector_jz(u[:dl], sizes, K - 1, half, jz_after)
+        if nrules > 0:
+            mask = apply_rules(rules, fired, carry[4], quanta, nj + 1, info[1], jz_after, half)
+            if mask != carry[4]:
+                carry[4] = mask
+                for c in range(gam.size):
+                    gam[c] = gamma[c] if is_open(mask, c) else 0.0
         if record:
             rec_t[nj] = info[1]
             rec_c[nj] = ch
             rec_K[nj] = K
+            rec_m[nj] = carry[4]
             for i in range(M):
                 rec_b[nj, i] = jz_before[i]
-            sector_jz(u[:dl], sizes, K - 1, half, rec_a[nj])
+                rec_a[nj, i] = jz_after[i]
         carry[0] = K - 1
         carry[2] = nj + 1
     return max_visits

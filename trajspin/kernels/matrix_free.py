@@ -26,10 +26,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from trajspin.kernels.layout import L_CHAN, L_COH, L_F, L_JZ2, L_NBINS, L_NDIST, L_RES
 from trajspin.kernels.linalg import FAST
 
 __all__ = ["count_table", "rank", "build_sector", "fill_sector", "first_tuple", "next_tuple",
-           "sector_jz", "apply_generator", "lower"]
+           "sector_jz", "sector_extra", "apply_generator", "lower"]
 
 
 @njit(cache=True)
@@ -167,6 +168,62 @@ def sector_jz(psi, sizes, K, half, out):
             next_tuple(n, sizes)
     for i in range(M):
         out[i] = out[i] / norm - half[i]
+
+
+@njit(cache=True)
+def sector_extra(psi, d, nexc, hop_tgt, sizes, half, gam, lay, out):
+    """The observables beyond <J^z> of the (unnormalised) vector psi[:d] of a sector, into
+    out[M:F] (layout ``lay``, ``kernels.layout``), from the sector's tables.  O(d_K M).
+
+    With p_s = psi_s^2 / ||psi||^2 and n(s) the excitations of state s (``nexc`` (d, M)):
+
+        <(J_i^z)^2> = sum_s p_s (n_i(s) - j_i)^2,      P(n_i = n) = sum_{s: n_i(s) = n} p_s,
+        <J_c^+ J_{c+1}^-> = sum_s a_c(s) psi_t psi_s / ||psi||^2,   t = hop_tgt[s, c],
+        a_c(s) = sqrt(n_{c+1}(N_{c+1} - n_{c+1} + 1)) sqrt((n_c + 1)(N_c - n_c)),
+        rate_c = gam_c <L_c^T L_c> = gam_c [sum_s p_s (A(N_c, n_c) + A(N_{c+1}, n_{c+1}))
+                 + 2 <J_c^+ J_{c+1}^->],   A(N, n) = n (N - n + 1),
+
+    the channel rates of the paper model (channel c is reservoir c, emission only, so the
+    reservoir rates are the same numbers).  ``gam`` (C,): the rates of the open reservoirs
+    (0: closed).  ``hop_tgt`` (d, C): ``build_sector``'s (the amplitudes are recomputed, so
+    the tables' rates do not matter).
+    """
+    M = sizes.size
+    C = M - 1
+    F = lay[L_F]
+    for f in range(M, F):
+        out[f] = 0.0
+    norm = 0.0
+    for s in range(d):
+        norm += psi[s] * psi[s]
+    inv = 1.0 / norm
+    coh = np.zeros(C)
+    diag = np.zeros(C)
+    for s in range(d):
+        p = psi[s] * psi[s] * inv
+        for i in range(M):
+            n = nexc[s, i]
+            if lay[L_JZ2] >= 0:
+                m = n - half[i]
+                out[lay[L_JZ2] + i] += p * m * m
+            if lay[L_NDIST] >= 0:
+                out[lay[L_NDIST] + i * lay[L_NBINS] + n] += p
+        for c in range(C):
+            a = nexc[s, c] * (sizes[c] - nexc[s, c] + 1.0)
+            b = nexc[s, c + 1] * (sizes[c + 1] - nexc[s, c + 1] + 1.0)
+            diag[c] += p * (a + b)
+            t = hop_tgt[s, c]
+            if t >= 0:
+                amp = np.sqrt(b) * np.sqrt((nexc[s, c] + 1.0) * (sizes[c] - nexc[s, c]))
+                coh[c] += amp * psi[t] * psi[s] * inv
+    for c in range(C):
+        if lay[L_COH] >= 0:
+            out[lay[L_COH] + c] = coh[c]
+        rate = gam[c] * (diag[c] + 2.0 * coh[c])
+        if lay[L_CHAN] >= 0:
+            out[lay[L_CHAN] + c] = rate
+        if lay[L_RES] >= 0:
+            out[lay[L_RES] + c] = rate
 
 
 @njit(cache=True, fastmath=FAST)

@@ -260,7 +260,7 @@ class RunPlan:
     @property
     def method(self):
         """The ``method=`` that makes every rank run ``engine`` (resolved once, on the root)."""
-        return {"krylov": "krylov", "paper": "dense"}.get(self.engine, "auto")
+        return {"krylov": "krylov", "paper": "dense", "general": "dense"}.get(self.engine, "auto")
 
     def physics(self):
         """The config's physics plus the engine: a resume must run the same engine."""

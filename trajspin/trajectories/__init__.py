@@ -5,8 +5,9 @@ and tables of one ensemble, the sums of a chunk), ``single``, ``ensemble``, ``la
 matrix-free path for large sectors) and ``feedback`` (rules that switch reservoirs).
 """
 from trajspin.trajectories.ensemble import run_trajectories
+from trajspin.trajectories.feedback import check_feedback
 from trajspin.trajectories.plan import (DEFAULT_CHUNK, METHODS, RECORD_KINDS, EnsemblePlan,
-                                        check_feedback, check_records, run_chunk)
+                                        check_records, run_chunk)
 from trajspin.trajectories.single import Trajectory, trajectory
 from trajspin.trajectories.sums import PartialSums
 from trajspin.trajectories.tables import (GeneralTables, SectorTables, observable_extra,

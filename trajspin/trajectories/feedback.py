@@ -42,7 +42,7 @@ import numpy as np
 from trajspin.kernels.rules import RULE_ABOVE, RULE_BELOW, RULE_QUANTA, RULE_TIME
 from trajspin.errors import InputError
 
-__all__ = ["Rule", "Feedback", "parse_rule"]
+__all__ = ["Rule", "Feedback", "parse_rule", "check_feedback"]
 
 _KINDS = {"quanta": RULE_QUANTA, "above": RULE_ABOVE, "below": RULE_BELOW, "time": RULE_TIME}
 
@@ -221,3 +221,17 @@ class Feedback:
 
     def to_dict(self):
         return {"rules": [str(r) for r in self.rules], "initially_open": self.initially_open}
+
+
+def check_feedback(chain, feedback):
+    """None, or a checked Feedback (text rules accepted)."""
+    if feedback is None:
+        return None
+    if isinstance(feedback, (str, Rule)):
+        feedback = [feedback]
+    if not isinstance(feedback, (Feedback, list, tuple)):
+        raise InputError(f"feedback must be a Feedback, a Rule, a rule string or a list of "
+                         f"them, got {feedback!r}")
+    if not isinstance(feedback, Feedback):
+        feedback = Feedback(feedback)
+    return feedback.check(chain)

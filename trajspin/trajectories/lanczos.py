@@ -47,158 +47,46 @@ vector is not.  This module samples the *same* unravelling (paper model, T = 0) 
 The random numbers are those of the dense path (``trajspin.kernels.rng.rng_init(seed, index)``;
 per sector: the waiting-time threshold, then the channel draw), so the same (seed, index)
 gives the same jump record within the tolerances above.
+
+Feedback rules (``trajspin.trajectories.feedback``) are applied after every jump inside the
+kernel; a closed reservoir gets rate 0 in the next sector's tables (G_K = sum over the open
+reservoirs), as the dense engine switches its table row, so the record (channels, masks,
+sectors) is the dense engine's.  Observables beyond <J_i^z> (``trajspin.observables``) come
+from the same sector tables, O(d_K M) per output time (``kernels.matrix_free.sector_extra``).
 """
 from __future__ import annotations
-
-import time
-from collections import OrderedDict
 
 import numpy as np
 
 from trajspin.kernels.lanczos import VISIT_DARK, run_visits
-from trajspin.kernels.matrix_free import build_sector, count_table, rank
+from trajspin.kernels.layout import L_F, L_JZ2
+from trajspin.kernels.matrix_free import rank
 from trajspin.kernels.linalg import dicke_jz
 from trajspin.kernels.rng import rng_init
+from trajspin.kernels.rules import NO_RULES
 from trajspin.errors import InputError
-from trajspin.caches import BoundedCache
-from trajspin.resources import CACHED_DIM, check_countable, check_paper, krylov_memory_estimate
+from trajspin.observables import check_observables
+from trajspin.resources import CACHED_DIM, check_jz_only, check_paper, krylov_memory_estimate
+from trajspin.trajectories.feedback import check_feedback
+from trajspin.trajectories.krylov_sectors import (KrylovOptions, KrylovSectors, check_options,
+                                                  sectors_of)
 from trajspin.trajectories.sums import PartialSums
-from trajspin.trajectories.tables import JumpArrays, jump_arrays, jump_records, summaries
-from trajspin.trajectories.view import TrajectoryView
+from trajspin.trajectories.tables import (JumpArrays, jump_arrays, jump_records,
+                                          observable_layout, summaries)
+from trajspin.trajectories.view import TrajectoryView, observable_dict
 from trajspin.validation import check_initial, check_memory, check_seed, check_times
 
-__all__ = ["KrylovOptions", "KrylovSectors", "krylov_trajectory", "run_chunk_krylov"]
-
-
-class KrylovOptions:
-    """Numerical settings of the Lanczos path (immutable).
-
-    Parameters
-    ----------
-    tol : float
-        Relative error bound of the propagated vector per segment (default 1e-12); p is then
-        accurate to 2 tol per segment.
-    m_max : int
-        Largest Krylov dimension before a restart (default 40).
-    m_check : int
-        Krylov steps between convergence checks (default 4: one check per jump suffices
-        for most visits of large-N chains; 4 instead of 8 took (2e5, 100) from 5.9 s to
-        3.9 s per trajectory).
-    horizon : float or None
-        Freeze a trajectory that provably does not jump within this time (units 1/gamma)
-        after the last restart; default 1e6 / min(gamma).
-    cache_bytes : float
-        Budget of the per-sector tables ``KrylovSectors.table`` keeps for look-ups from
-        Python (``final_jz``, analysis; default 2 GiB).  Trajectories do not use them: the
-        kernel rebuilds each sector's tables in place.
-    """
-
-    __slots__ = ("tol", "m_max", "m_check", "horizon", "cache_bytes")
-
-    def __init__(self, tol=1e-12, m_max=40, m_check=4, horizon=None, cache_bytes=2 * 2**30):
-        if not (np.isfinite(tol) and 1e-15 <= tol < 1e-2):
-            raise InputError(f"tol must be in [1e-15, 1e-2), got {tol!r}")
-        for name, v, lo in (("m_max", m_max, 2), ("m_check", m_check, 1)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-                raise InputError(f"{name} must be an integer >= {lo}, got {v!r}")
-        if horizon is not None and not (np.isfinite(horizon) and horizon > 0):
-            raise InputError(f"horizon must be a positive number, got {horizon!r}")
-        if not cache_bytes >= 0:
-            raise InputError(f"cache_bytes must be >= 0, got {cache_bytes!r}")
-        for name, v in (("tol", float(tol)), ("m_max", int(m_max)),
-                        ("m_check", int(min(m_check, m_max))),
-                        ("horizon", None if horizon is None else float(horizon)),
-                        ("cache_bytes", float(cache_bytes))):
-            object.__setattr__(self, name, v)
-
-    def __setattr__(self, name, value):
-        raise AttributeError("KrylovOptions is immutable")
-
-    def horizon_for(self, chain):
-        return self.horizon if self.horizon is not None else 1e6 / float(np.min(chain.gamma))
-
-    def __repr__(self):
-        return (f"KrylovOptions(tol={self.tol:g}, m_max={self.m_max}, m_check={self.m_check}, "
-                f"horizon={self.horizon}, cache_bytes={self.cache_bytes:g})")
-
-
-class KrylovSectors:
-    """Matrix-free sector tables of one chain, built lazily and kept in an LRU cache.
-
-    Parameters
-    ----------
-    chain : Chain
-        Paper model (``chain.is_paper_model``).
-    cache_bytes : float
-        Tables beyond this budget are dropped, least recently used first (the sectors in
-        use by the running trajectory are never dropped).
-    """
-
-    def __init__(self, chain, cache_bytes=2 * 2**30):
-        self.chain = chain
-        self.sizes = np.asarray(chain.sizes, dtype=np.int64)
-        self.gamma = np.ascontiguousarray(chain.gamma, dtype=float)
-        self.half = 0.5 * self.sizes.astype(float)
-        self.K_max = int(self.sizes.sum())
-        check_countable(chain)
-        self.cum = count_table(self.sizes, self.K_max)
-        self.dims = np.diff(self.cum[0]).astype(np.int64)
-        self.cache_bytes = cache_bytes
-        self._cache = OrderedDict()
-        self._bytes = 0
-        self.build_time = 0.0
-
-    def dim(self, K):
-        return int(self.dims[K]) if 0 <= K <= self.K_max else 0
-
-    def table(self, K, keep=()):
-        """(nexc, diag, hop_tgt, hop_amp) of sector K (``kernels.matrix_free.build_sector``)."""
-        if K in self._cache:
-            self._cache.move_to_end(K)
-            return self._cache[K]
-        t = time.perf_counter()
-        tab = build_sector(self.sizes, self.gamma, K, self.cum)
-        self.build_time += time.perf_counter() - t
-        self._cache[K] = tab
-        self._bytes += sum(a.nbytes for a in tab)
-        while self._bytes > self.cache_bytes and len(self._cache) > 1:
-            old = next(iter(self._cache))
-            if old == K or old in keep:
-                break
-            self._bytes -= sum(a.nbytes for a in self._cache.pop(old))
-        return tab
-
-    def states(self, K):
-        """Excitation numbers of sector K's states, shape (d_K, M) (int64)."""
-        return self.table(K)[0].astype(np.int64)
-
-
-_KRYLOV_SECTORS = BoundedCache(2)
-
-
-def _sectors(chain, options=None):
-    """The chain's KrylovSectors (the 2 latest chains keep theirs, like the dense tables)."""
-    budget = KrylovOptions().cache_bytes if options is None else options.cache_bytes
-    ks = _KRYLOV_SECTORS.get(chain, lambda: KrylovSectors(chain, budget))
-    if options is not None:
-        ks.cache_bytes = options.cache_bytes
-    return ks
-
-
-def _check_options(options):
-    if options is None:
-        return KrylovOptions()
-    if not isinstance(options, KrylovOptions):
-        raise InputError(f"options must be a KrylovOptions, got {options!r}")
-    return options
+__all__ = ["KrylovOptions", "KrylovSectors", "KrylovRequest", "krylov_trajectory",
+           "run_chunk_krylov", "run_request"]
 
 
 class _Work:
     """Buffers of one trajectory (sized for sectors 0..K0): one sector's tables, the Krylov
     basis Q (m_max + 1, max d_K), the state, and the M - 1 lowered vectors (M - 1, max d_K);
-    with ``record`` the jump record, K0 rows of (time, channel, K, <J^z> before and after)."""
+    the feedback state (rates of the open reservoirs, fired rules, quanta); with ``record``
+    the jump record, K0 rows of (time, channel, K, <J^z> before and after, mask after)."""
 
-    def __init__(self, ks, K0, options, record=False):
+    def __init__(self, ks, K0, options, record=False, nrules=0):
         dmax = max(int(ks.dims[: K0 + 1].max()), 1)
         M = len(ks.sizes)
         C = M - 1
@@ -213,21 +101,26 @@ class _Work:
         self.psi = np.empty(dmax)
         self.low = np.empty((C, dmax))
         self.info = np.zeros(8)
-        self.jzb = np.empty(M)
+        self.jzb, self.jza = np.empty(M), np.empty(M)
         self.u = np.empty(dmax)
+        self.gam = np.empty(C)
+        self.fired = np.zeros(max(nrules, 1), dtype=np.bool_)
+        self.quanta = np.zeros(C, dtype=np.int64)
         R = K0 if record else 0
         self.rec = (np.empty(R), np.empty(R, dtype=np.int64), np.empty(R, dtype=np.int64),
-                    np.empty((R, M)), np.empty((R, M)))
+                    np.empty((R, M)), np.empty((R, M)), np.empty(R, dtype=np.int64))
 
 
 VISITS_PER_CALL = 20000      # sector visits per kernel call: Ctrl-C is seen between calls
 
 
-def _run_one(ks, times, seed, index, n0, options, work, jz, record):
-    """One trajectory; fills jz (T, M); returns (njumps, K_final, dark, final_state or None, rec).
+def _run_one(ks, times, seed, index, n0, options, work, obs, lay, record, rules, mask0):
+    """One trajectory; fills obs (T, F) (layout ``lay``).
 
-    rec (when ``record``): arrays of jump times, channels, K before, jz before (nj, M), jz
-    after (nj, M), and the diagnostics [matvecs, segments, p error bound].
+    Returns (njumps, K_final, dark, final_state or None, rec, mask), rec (when ``record``):
+    arrays of jump times, channels, K before, jz before (nj, M), jz after (nj, M), mask after,
+    then the diagnostics [matvecs, segments, p error bound]; mask: the open reservoirs at the
+    end.  ``work.quanta`` holds the quanta per reservoir.
     """
     state = rng_init(seed, index)
     K = int(sum(n0))
@@ -235,26 +128,30 @@ def _run_one(ks, times, seed, index, n0, options, work, jz, record):
     u = work.u
     u[:d] = 0.0
     u[int(_rank(ks, n0, K))] = 1.0
-    carry = np.array([K, 0, 0, -1], dtype=np.int64)
+    carry = np.array([K, 0, 0, -1, mask0], dtype=np.int64)
     tc = np.zeros(1)
     stats = np.zeros(3)
+    work.gam[:] = ks.gamma if mask0 == ks.all_open else ks.rates(mask0)
+    work.fired[:] = False
+    work.quanta[:] = 0
     rec = work.rec if record else tuple(np.empty((0,) * x.ndim, x.dtype) for x in work.rec)
     horizon = options.horizon_for(ks.chain)
     while carry[3] < 0:
         K = int(carry[0])
         if ks.dim(K) >= CACHED_DIM:          # large sector: its cached tables, one visit
-            tables, fill, visits = ks.table(K), False, 1
+            tables, fill, visits = ks.table(K, int(carry[4])), False, 1
         else:                                # small sectors: rebuilt in place, many visits
             tables, fill, visits = (work.nexc, work.diag, work.hop_tgt, work.hop_amp), True, \
                 VISITS_PER_CALL
-        run_visits(state, carry, tc, u, times, jz, ks.sizes, ks.gamma, ks.half, ks.cum,
-                   options.m_max, options.m_check, options.tol, horizon, record, *tables, fill,
-                   CACHED_DIM, work.Q, work.alpha, work.beta, work.psi, work.low, work.info,
-                   work.jzb, *rec, stats, visits)
+        run_visits(state, carry, tc, u, times, obs, lay, ks.sizes, ks.gamma, work.gam, ks.half,
+                   ks.cum, options.m_max, options.m_check, options.tol, horizon, record, *tables,
+                   fill, CACHED_DIM, work.Q, work.alpha, work.beta, work.psi, work.low,
+                   work.info, work.jzb, rules, work.fired, work.quanta, work.jza, *rec, stats,
+                   visits)
     nj, Kf = int(carry[2]), int(carry[0])
     final = work.psi[: ks.dim(Kf)].copy() if record else None
     out = tuple(x[:nj].copy() for x in rec) + (stats,) if record else None
-    return nj, Kf, int(carry[3]) == VISIT_DARK, final, out
+    return nj, Kf, int(carry[3]) == VISIT_DARK, final, out, int(carry[4])
 
 
 def _rank(ks, n0, K):
@@ -267,33 +164,34 @@ class KrylovTrajectory(TrajectoryView):
     Attributes
     ----------
     times : ndarray (T,);  jz : ndarray (T, M)
+    observables : dict             conditional value of each requested observable (shapes as
+                                   in ``trajspin.observables``, time first); also attributes
     jump_times, jump_channels, jump_excitation : ndarray (njumps,)
     jump_reservoirs : ndarray (njumps,)   = jump_channels (the paper's model: channel c is
                                    reservoir c);  jump_directions : ndarray (njumps,) all -1
     jz_before, jz_after : ndarray (njumps, M)
-    reservoirs_open : ndarray (njumps,)   all reservoirs (no feedback here)
-    observables : dict             {"jz": jz};  final_sizes : tuple, the domain sizes
+    reservoirs_open : ndarray (njumps,)   bit mask of the open reservoirs after each jump
+    feedback : Feedback or None;  final_sizes : tuple, the domain sizes
     dark : bool;  excitation_left : int
     final_state : ndarray (d_K,)   t -> infinity state (bright weight below 1e-12)
     matvecs, segments : int        products G_K x and Krylov spaces used
     p_error_bound : float          largest bound on the relative error of p at a jump
     """
 
-    def __init__(self, chain, times, jz, rec, nj, Kf, dark, final, seed, index, initial):
-        self.chain, self.times, self.jz = chain, times, jz
+    def __init__(self, chain, times, observables, rec, nj, Kf, dark, final, seed, index, initial,
+                 feedback=None):
+        self.chain, self.times, self.jz = chain, times, observables["jz"]
         self.jump_times, self.jump_channels, self.jump_excitation = rec[0], rec[1], rec[2]
-        M = chain.M
         self.jump_reservoirs = self.jump_channels
         self.jump_directions = np.full(nj, -1, dtype=np.int64)
-        self.jz_before, self.jz_after = rec[3], rec[4]
-        self.reservoirs_open = np.full(nj, (1 << (M - 1)) - 1, dtype=np.int64)
-        self.observables, self.final_sizes = {"jz": jz}, tuple(chain.sizes)
+        self.jz_before, self.jz_after, self.reservoirs_open = rec[3], rec[4], rec[5]
+        self.observables, self.final_sizes = observables, tuple(chain.sizes)
         self.dark, self.excitation_left = bool(dark), int(Kf)
         self.final_state = final
         self.seed, self.index, self.initial = seed, index, initial
-        self.feedback = None
-        self.matvecs, self.segments = int(rec[5][0]), int(rec[5][1])
-        self.p_error_bound = float(rec[5][2])
+        self.feedback = feedback
+        self.matvecs, self.segments = int(rec[6][0]), int(rec[6][1])
+        self.p_error_bound = float(rec[6][2])
 
     @property
     def quanta(self):
@@ -304,33 +202,61 @@ class KrylovTrajectory(TrajectoryView):
     def final_jz(self):
         """<J_i^z> of the t -> infinity conditional state, shape (M,)."""
         out = np.empty(self.chain.M)
-        ks = _sectors(self.chain)
+        ks = sectors_of(self.chain)
         dicke_jz(self.final_state, self.final_state.size, ks.table(self.excitation_left)[0], 0,
                  ks.half, out)
         return out
 
     def __str__(self):
         rec = ", ".join(f"t={t:.4g} R{c + 1}" for t, c in zip(self.jump_times, self.jump_channels))
+        fb = f"; feedback: {self.feedback}" if self.feedback is not None else ""
         return (f"KrylovTrajectory {self.index} (seed {self.seed}) of {self.chain!r}: "
                 f"{len(self.jump_times)} jumps [{rec}]; "
                 f"{'dark' if self.dark else 'ground' if self.excitation_left == 0 else 'running'} "
-                f"with excitation {self.excitation_left} left; {self.matvecs} products G x")
+                f"with excitation {self.excitation_left} left; {self.matvecs} products G x{fb}")
 
     __repr__ = __str__
 
 
-def _prepare(chain, times, initial, options, records):
-    check_paper(chain)
-    t = check_times(times)
-    n0 = check_initial(chain, initial)
-    options = _check_options(options)
-    K0 = int(sum(n0))
-    check_memory(krylov_memory_estimate(chain, K0, options.m_max, records, options.cache_bytes),
-                 f"the Lanczos trajectory path for {chain!r}", "use smaller domains")
-    return t, n0, options, K0
+class KrylovRequest:
+    """A checked Lanczos request: grid, initial state, options, feedback and observables.
+
+    Refuses (``InputError``, before any work) what the path does not cover and what would not
+    fit in memory: ``krylov_memory_estimate`` plus the observable rows, 32 T F bytes (one
+    trajectory's rows, their sums, squares and cross sums).  ``records``: the ensemble's
+    records kind ("none", "summaries", "full"), or "single" for one trajectory (which keeps
+    its record whatever the observables).
+    """
+
+    def __init__(self, chain, times, initial, options, records, feedback, observables):
+        check_paper(chain)
+        self.chain, self.records = chain, records
+        self.times = check_times(times)
+        self.n0 = check_initial(chain, initial)
+        self.options = check_options(options)
+        self.K0 = int(sum(self.n0))
+        self.feedback = check_feedback(chain, feedback)
+        self.names = check_observables(observables, solver="trajectories")
+        check_jz_only(self.names, "none" if records == "single" else records, self.feedback)
+        self.lay, self.parts = observable_layout(chain, self.names)
+        C = chain.M - 1
+        if self.feedback is None:
+            self.rules, self.mask0 = NO_RULES, (1 << C) - 1
+        else:
+            self.rules, self.mask0 = self.feedback.spec(), self.feedback.initial_mask(C)
+        F = int(self.lay[L_F])
+        rows = 8 * 4 * self.times.size * F      # obs rows, their sums, squares and cross sums
+        need = krylov_memory_estimate(chain, self.K0, self.options.m_max, records != "none",
+                                      self.options.cache_bytes)
+        hint = "use smaller domains"
+        if rows > need:
+            hint = (f"the observables take {F} numbers per output time ({self.times.size} "
+                    f"times): use fewer output times or drop n_dist (max N_i + 1 per domain)")
+        check_memory(need + rows, f"the Lanczos trajectory path for {chain!r}", hint)
 
 
-def krylov_trajectory(chain, times, seed=0, index=0, initial=None, options=None) -> KrylovTrajectory:
+def krylov_trajectory(chain, times, seed=0, index=0, initial=None, options=None, feedback=None,
+                      observables=("jz",)) -> KrylovTrajectory:
     """Sample one trajectory with the matrix-free Lanczos propagator.
 
     Same random stream and jump record as ``trajspin.trajectory(chain, times, seed, index)``
@@ -343,68 +269,92 @@ def krylov_trajectory(chain, times, seed=0, index=0, initial=None, options=None)
     seed, index : int
     initial : sequence of int, optional   excitation numbers n_i (default (N_1, 0, .., 0))
     options : KrylovOptions, optional
+    feedback : Feedback, Rule, str or sequence of them, optional
+        Rules that open or close reservoirs on the record (``trajspin.trajectories.feedback``).
+    observables : name or sequence of names (``trajspin.observables``; not log_negativity;
+        <J_i^z> only with feedback)
 
     Returns
     -------
     KrylovTrajectory
-        ``jz`` (T, M), the jump record, ``final_state`` and the work counters.
+        ``jz`` (T, M), the other observables, the jump record, ``final_state`` and the work
+        counters.
     """
-    t, n0, options, K0 = _prepare(chain, times, initial, options, True)
+    req = KrylovRequest(chain, times, initial, options, "single", feedback, observables)
     seed = check_seed(seed, "seed")
     index = check_seed(index, "index")
-    ks = _sectors(chain, options)
-    work = _Work(ks, K0, options, record=True)
-    jz = np.empty((t.size, chain.M))
-    nj, Kf, dark, final, rec = _run_one(ks, t, seed, index, n0, options, work, jz, True)
-    return KrylovTrajectory(chain, t, jz, rec, nj, Kf, dark, final, seed, index, n0)
+    ks = sectors_of(chain, req.options)
+    work = _Work(ks, req.K0, req.options, record=True, nrules=req.rules.shape[0])
+    obs = np.empty((req.times.size, int(req.lay[L_F])))
+    nj, Kf, dark, final, rec, _ = _run_one(ks, req.times, seed, index, req.n0, req.options, work,
+                                           obs, req.lay, True, req.rules, req.mask0)
+    return KrylovTrajectory(chain, req.times, observable_dict(obs, chain.M, req.names, req.parts),
+                            rec, nj, Kf, dark, final, seed, index, req.n0, req.feedback)
 
 
-def run_chunk_krylov(chain, times, seed, start, stop, initial=None, options=None, records="none"):
+def run_chunk_krylov(chain, times, seed, start, stop, initial=None, options=None, records="none",
+                     feedback=None, observables=("jz",)):
     """Sums over trajectories start..stop-1, in the format of ``trajectories.run_chunk``.
 
     ``records`` "summaries" or "full" keep each trajectory's record (as the dense paper
-    engine does, all reservoirs open): the sums are bitwise those of a run without records.
+    engine does): the sums are bitwise those of a run without records.  ``feedback`` and
+    ``observables`` as in :func:`krylov_trajectory`.
 
     Returns
     -------
-    PartialSums (final_counts of length K0 + 1), with ``records`` (``JumpRecords``) if kept
+    PartialSums (final_counts of length K0 + 1), with ``records`` (``JumpRecords``) if kept,
+    and ``obs_sum``, ``obs_sumsq`` (T, F - M) and ``cross`` ((T, M) with jz2, else (0, M))
+    when observables beyond <J_i^z> are asked for
     """
-    keep = records != "none"
-    t, n0, options, K0 = _prepare(chain, times, initial, options, keep)
+    req = KrylovRequest(chain, times, initial, options, records, feedback, observables)
     seed = check_seed(seed, "seed")
     start = check_seed(start, "start")
     stop = check_seed(stop, "stop")
     if stop < start:
         raise InputError(f"stop ({stop}) must be >= start ({start})")
-    ks = _sectors(chain, options)
-    work = _Work(ks, K0, options, record=keep)
-    T, M = t.size, chain.M
-    jz_sum, jz_sumsq = np.zeros((T, M)), np.zeros((T, M))
-    counts = np.zeros(K0 + 1, dtype=np.int64)
+    return run_request(req, seed, start, stop)
+
+
+def run_request(req, seed, start, stop):
+    """The sums of trajectories start..stop-1 of a checked :class:`KrylovRequest` (see
+    :func:`run_chunk_krylov`), with the request's records."""
+    records = req.records
+    keep = records != "none"
+    chain = req.chain
+    ks = sectors_of(chain, req.options)
+    work = _Work(ks, req.K0, req.options, record=keep, nrules=req.rules.shape[0])
+    T, M, F = req.times.size, chain.M, int(req.lay[L_F])
+    sums, sumsq = np.zeros((T, F)), np.zeros((T, F))
+    o2 = int(req.lay[L_JZ2])
+    cross = np.zeros((T if "jz2" in req.parts else 0, M))
+    counts = np.zeros(req.K0 + 1, dtype=np.int64)
     ndark = njumps = 0
-    jz = np.empty((T, M))
-    n = stop - start
-    summ = summaries(n if keep else 0, M, M - 1)
+    obs = np.empty((T, F))
+    summ = summaries(stop - start if keep else 0, M, M - 1)
     parts = []
     for idx in range(start, stop):
-        nj, Kf, dark, final, rec = _run_one(ks, t, seed, idx, n0, options, work, jz, keep)
-        jz_sum += jz
-        jz_sumsq += jz * jz
+        nj, Kf, dark, final, rec, mask = _run_one(ks, req.times, seed, idx, req.n0, req.options,
+                                                  work, obs, req.lay, keep, req.rules, req.mask0)
+        sums += obs
+        sumsq += obs * obs
+        if cross.shape[0]:
+            cross += obs[:, :M] * obs[:, o2:o2 + M]
         counts[Kf] += 1
         ndark += int(dark)
         njumps += nj
         if keep:
             k = idx - start
             summ.njumps[k], summ.k_final[k], summ.dark[k] = nj, Kf, dark
-            summ.quanta[k] = np.bincount(rec[1], minlength=M - 1)
+            summ.quanta[k], summ.final_mask[k] = work.quanta, mask
             dicke_jz(final, final.size, ks.table(Kf)[0], 0, ks.half, summ.final_jz[k])
-            parts.append(rec[:5])
-    if not keep:
-        return PartialSums(jz_sum, jz_sumsq, counts, ndark, njumps)
-    summ.final_mask[:] = (1 << (M - 1)) - 1          # no feedback: every reservoir open
-    packed = jump_arrays(0, M)
-    if parts:
-        packed = JumpArrays(*(np.concatenate(col) for col in zip(*parts)),
-                            np.full(int(summ.njumps.sum()), (1 << (M - 1)) - 1, dtype=np.int64))
-    return PartialSums(jz_sum, jz_sumsq, counts, ndark, njumps,
-                       records=jump_records(M, start, stop, summ, packed, records == "full"))
+            parts.append(rec[:6])
+    extra = {}
+    if F > M:
+        extra = dict(obs_sum=np.ascontiguousarray(sums[:, M:]),
+                     obs_sumsq=np.ascontiguousarray(sumsq[:, M:]), cross=cross)
+    if keep:
+        packed = JumpArrays(*(np.concatenate(col) for col in zip(*parts))) if parts \
+            else jump_arrays(0, M)
+        extra["records"] = jump_records(M, start, stop, summ, packed, records == "full")
+    return PartialSums(np.ascontiguousarray(sums[:, :M]), np.ascontiguousarray(sumsq[:, :M]),
+                       counts, ndark, njumps, **extra)

@@ -31,20 +31,19 @@ import numpy as np
 from trajspin.errors import InputError
 from trajspin.initial import resolve_initial
 from trajspin.kernels.ensemble import ensemble_kernel
-from trajspin.kernels.events import L_F
+from trajspin.kernels.layout import L_F
 from trajspin.observables import check_observables
 from trajspin.resources import choose_engine
 from trajspin.results.ensemble import EnsembleResult
 from trajspin.results.records import RecordedEnsemble
-from trajspin.trajectories.feedback import Feedback, Rule
-from trajspin.trajectories.lanczos import run_chunk_krylov
+from trajspin.trajectories.feedback import check_feedback
+from trajspin.trajectories.lanczos import KrylovRequest, run_request
 from trajspin.trajectories.sums import PartialSums
 from trajspin.trajectories.tables import (PASSIVE, general_tables_for, initial_trace,
                                           jump_arrays, jump_records, locate_state,
                                           observable_extra, observable_layout,
                                           paper_kernel_tables, summaries, tables_for,
                                           top_excitation)
-from trajspin.validation import check_memory
 
 
 RECORD_KINDS = ("none", "summaries", "full")
@@ -57,20 +56,6 @@ DEFAULT_CHUNK = 256
 
 
 CALL_SECONDS = 0.2     # wall time per kernel call (Ctrl-C grain)
-
-
-def check_feedback(chain, feedback):
-    """None, or a checked Feedback (text rules accepted)."""
-    if feedback is None:
-        return None
-    if isinstance(feedback, (str, Rule)):
-        feedback = [feedback]
-    if not isinstance(feedback, (Feedback, list, tuple)):
-        raise InputError(f"feedback must be a Feedback, a Rule, a rule string or a list of "
-                         f"them, got {feedback!r}")
-    if not isinstance(feedback, Feedback):
-        feedback = Feedback(feedback)
-    return feedback.check(chain)
 
 
 def check_records(records):
@@ -106,15 +91,16 @@ class EnsemblePlan:
         self.records = check_records(records)
         self.feedback = check_feedback(chain, feedback)
         self.init = resolve_initial(chain, initial)
-        self.engine, need = choose_engine(chain, self.init, self.names, self.records,
+        self.engine, _ = choose_engine(chain, self.init, self.names, self.records,
                                           self.feedback, method)
         self.T, self.M = times.size, chain.M
         if self.engine == "krylov":
-            check_memory(need, f"the Lanczos trajectory path for {chain!r}", "use smaller domains")
             self.n0 = tuple(self.init.basis_state)
-            self.K0 = self.K_top = int(sum(self.n0))
-            self.lay, self.parts = observable_layout(chain, ())
-            self.extra = False
+            self.request = KrylovRequest(chain, times, list(self.n0), None, self.records,
+                                         self.feedback, self.names)
+            self.K0 = self.K_top = self.request.K0
+            self.lay, self.parts = self.request.lay, self.request.parts
+            self.extra = bool(self.parts)
             return
         if self.engine == "paper":
             self.n0 = tuple(self.init.basis_state)
@@ -155,8 +141,7 @@ class EnsemblePlan:
     def chunk(self, seed, start, stop):
         """The partial of trajectories start..stop-1 (see the class docstring)."""
         if self.engine == "krylov":
-            return run_chunk_krylov(self.chain, self.times, seed, start, stop, list(self.n0),
-                                    records=self.records)
+            return run_request(self.request, seed, start, stop)
         T, M, F = self.T, self.M, int(self.lay[L_F])
         sums = (np.zeros((T, F)), np.zeros((T, F)),
                 np.zeros((T if "jz2" in self.parts else 0, M)),

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from trajspin.kernels.events import L_F, event_kernel
+from trajspin.kernels.events import event_kernel
+from trajspin.kernels.layout import L_F
 from trajspin.kernels.rng import rng_init
 from trajspin.trajectories.lanczos import krylov_trajectory
 from trajspin.trajectories.plan import EnsemblePlan
 from trajspin.trajectories.tables import jump_arrays
-from trajspin.trajectories.view import TrajectoryView
+from trajspin.trajectories.view import TrajectoryView, observable_dict
 from trajspin.validation import check_result, check_seed, check_times
 
 
@@ -66,12 +67,6 @@ class Trajectory(TrajectoryView):
         self.quanta = np.bincount(self.jump_reservoirs, weights=-self.jump_directions,
                                   minlength=chans.n_reservoirs).astype(np.int64)
 
-    def __getattr__(self, name):
-        obs = self.__dict__.get("observables", {})
-        if name in obs:
-            return obs[name]
-        raise AttributeError(name)
-
     @property
     def final_jz(self):
         """<J_i^z> of the final conditional state, shape (M,)."""
@@ -118,8 +113,9 @@ def trajectory(chain, times, seed=0, index=0, initial=None, feedback=None,
         Conditional expectations kept as ``.observables[name]`` and attributes.
     method : {"auto", "dense", "krylov"}
         Sector propagation: dense spectral decomposition, or matrix-free Lanczos
-        (``trajspin.trajectories.lanczos``; paper model, jz only).  "auto" picks from the cost and memory
-        model ``trajspin.resources.choose_method`` (Krylov above ~600 states per sector).
+        (``trajspin.trajectories.lanczos``; the paper's model from a Dicke basis state).
+        "auto" picks from the cost and memory model ``trajspin.resources.choose_method``
+        (Krylov above ~600 states per sector).
 
     Returns
     -------
@@ -132,7 +128,9 @@ def trajectory(chain, times, seed=0, index=0, initial=None, feedback=None,
     index = check_seed(index, "index")
     plan = EnsemblePlan(chain, t, initial, "none", feedback, observables, method)
     if plan.engine == "krylov":
-        return check_result(krylov_trajectory(chain, t, seed, index, list(plan.n0)), "trajectory")
+        return check_result(krylov_trajectory(chain, t, seed, index, list(plan.n0),
+                                              feedback=plan.feedback, observables=plan.names),
+                            "trajectory")
     return check_result(_dense_trajectory(plan, seed, index), "trajectory")
 
 
@@ -153,12 +151,7 @@ def _dense_trajectory(plan, seed, index):
         if not overflow:
             break
         cap *= 4
-    observables = {"jz": obs[:, :M].copy()}
-    for name, (a, z, shape) in plan.parts.items():
-        observables[name] = obs[:, a:z].reshape((T,) + shape).copy()
-    if "jz_var" in plan.names:
-        observables["jz_var"] = observables["jz2"] - observables["jz"] ** 2
-    observables = {k: v for k, v in observables.items() if k in plan.names}
+    observables = observable_dict(obs, M, plan.names, plan.parts)
     s2j = tuple(int(x) for x in np.rint(2 * plan.event.half_b[b]))
     d = int(plan.event.dims[plan.event.blk[b, 0] + Kp])
     kept = tuple(x[:nj].copy() for x in rec)

@@ -15,7 +15,7 @@ import numpy as np
 from trajspin.caches import BoundedCache
 from trajspin.errors import InputError
 from trajspin.kernels.ensemble import no_jump_trace
-from trajspin.kernels.events import L_CHAN, L_COH, L_F, L_JZ2, L_NBINS, L_NDIST, L_R, L_RES
+from trajspin.kernels.layout import L_CHAN, L_COH, L_F, L_JZ2, L_NBINS, L_NDIST, L_R, L_RES
 from trajspin.kernels.rules import NO_RULES
 from trajspin.observables import check_observables, coherence_elements
 from trajspin.resources import general_plan, trajectory_memory_estimate

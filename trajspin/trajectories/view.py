@@ -6,14 +6,38 @@ import numpy as np
 from trajspin.results.plotting import plot_trajectory
 
 
+def observable_dict(obs, M, names, parts):
+    """{name: conditional values} of one trajectory's observable rows.
+
+    obs : ndarray (T, F), the kernel's rows (<J_i^z> in columns 0..M-1); names : the
+    requested names (``trajspin.observables.check_observables``); parts : {name: (start, stop,
+    shape per time)} (``trajspin.trajectories.tables.observable_layout``).  jz_var is formed as
+    jz2 - jz^2.  Each value is a copy, time first.
+    """
+    T = obs.shape[0]
+    out = {"jz": obs[:, :M].copy()}
+    for name, (a, z, shape) in parts.items():
+        out[name] = obs[:, a:z].reshape((T,) + shape).copy()
+    if "jz_var" in names:
+        out["jz_var"] = out["jz2"] - out["jz"] ** 2
+    return {k: v for k, v in out.items() if k in names}
+
+
 class TrajectoryView:
-    """Mixin of ``Trajectory`` and ``KrylovTrajectory`` (both hold ``chain`` and ``jz``).
+    """Mixin of ``Trajectory`` and ``KrylovTrajectory`` (both hold ``chain``, ``jz`` and the
+    dict ``observables``, whose entries are also attributes).
 
     Attributes
     ----------
     jz_over_n : ndarray, shape (T, M)
         Conditional <J_i^z>/N_i: ``jz`` divided by the domain sizes.
     """
+
+    def __getattr__(self, name):
+        obs = self.__dict__.get("observables", {})
+        if name in obs:
+            return obs[name]
+        raise AttributeError(name)
 
     @property
     def jz_over_n(self):

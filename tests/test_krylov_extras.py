@@ -1,0 +1,151 @@
+"""Feedback rules and observables beyond <J_i^z> on the matrix-free (Lanczos) path.
+
+The Lanczos path draws the random numbers of the dense paper engine (one threshold per
+waiting time, one uniform per jump), so with feedback the same (seed, index) must give the
+same channels, the same reservoir masks and the same sectors, and times and <J_i^z> equal to
+the Lanczos tolerance.  Observables: the dense engine computes them on its general tables,
+which draw two more numbers first, so single trajectories differ after the first jump; before
+it both show the same deterministic no-jump state, and the ensemble averages must agree
+with the dense density-matrix reference within ZMAX standard errors.
+At 10^5-10^6 spins the feedback rules are checked on what they must do exactly.
+"""
+import numpy as np
+import pytest
+
+import trajspin
+from trajspin import Chain, InputError
+from trajspin.trajectories import lanczos
+from trajspin.trajectories.lanczos import krylov_trajectory
+from test_trajectory_physics import ALL, T_GRID, assert_matches, exact_observables
+
+RULES = ["close R1 when D2 >= -0.35", "close R2 after 3 quanta of R2", "open R1 after 9 quanta",
+         "open R2 at t >= 0.4"]
+
+
+@pytest.mark.parametrize("cached_dim", [None, 20])
+def test_feedback_gives_the_dense_record(cached_dim, monkeypatch):
+    """cached_dim 20: sectors of 20 states or more take the path of large sectors (tables
+    kept per (sector, reservoir mask) between visits, one visit per kernel call)."""
+    if cached_dim is not None:
+        monkeypatch.setattr(lanczos, "CACHED_DIM", cached_dim)
+    chain = Chain((8, 6, 5, 1))
+    t = np.geomspace(1e-3, 50, 30)
+    masks = set()
+    for idx in range(120):
+        a = trajspin.trajectory(chain, t, 3, idx, feedback=RULES, method="dense")
+        b = trajspin.trajectory(chain, t, 3, idx, feedback=RULES, method="krylov")
+        assert type(b).__name__ == "KrylovTrajectory" and b.feedback is not None
+        np.testing.assert_array_equal(b.jump_channels, a.jump_channels)
+        np.testing.assert_array_equal(b.reservoirs_open, a.reservoirs_open)
+        np.testing.assert_array_equal(b.jump_excitation, a.jump_excitation)
+        assert (b.excitation_left, b.dark) == (a.excitation_left, a.dark)
+        np.testing.assert_allclose(b.jump_times, a.jump_times, rtol=1e-9)
+        np.testing.assert_allclose(b.jz, a.jz, atol=1e-9)
+        np.testing.assert_allclose(b.jz_after, a.jz_after, atol=1e-9)
+        masks.update(a.reservoirs_open.tolist())
+    assert {7, 6, 5, 4} <= masks          # rules closed and reopened reservoirs
+
+
+def test_feedback_ensemble_summaries_match_dense():
+    chain = Chain((8, 6, 5, 1))
+    t = np.geomspace(1e-3, 50, 12)
+    kw = dict(seed=11, feedback=RULES, records="full", progress=False)
+    a = trajspin.run_trajectories(chain, t, 300, method="dense", **kw)
+    b = trajspin.run_trajectories(chain, t, 300, method="krylov", **kw)
+    assert b.meta["engine"] == "krylov" and b.meta["feedback"] == a.meta["feedback"]
+    ra, rb = a.records, b.records
+    for name in ("njumps", "excitation_left", "dark", "quanta", "final_open", "jump_reservoir",
+                 "jump_excitation", "reservoirs_open"):
+        np.testing.assert_array_equal(getattr(rb, name), getattr(ra, name), err_msg=name)
+    assert len(set(ra.final_open.tolist())) >= 3
+    np.testing.assert_allclose(rb.jump_time, ra.jump_time, rtol=1e-9)
+    np.testing.assert_allclose(b.jz, a.jz, atol=1e-9)
+    np.testing.assert_allclose(rb.final_jz, ra.final_jz, atol=1e-8)
+
+
+def test_observables_before_the_first_jump_equal_dense():
+    """Before either trajectory jumps, both show the no-jump state of |8, 0, 0, 0>."""
+    chain = Chain((8, 6, 5, 1))
+    t = np.geomspace(1e-4, 30, 40)
+    names = [n for n in ALL if n != "jz"]
+    seen = 0
+    for idx in range(4):
+        a = trajspin.trajectory(chain, t, 3, idx, observables=names, method="dense")
+        b = trajspin.trajectory(chain, t, 3, idx, observables=names, method="krylov")
+        assert type(b).__name__ == "KrylovTrajectory"
+        rows = t < min(a.jump_times[0], b.jump_times[0])
+        seen += rows.sum()
+        for name in ALL:
+            x, y = a.observables[name][rows], getattr(b, name)[rows]
+            assert y.shape == x.shape, name
+            np.testing.assert_allclose(y, x, rtol=0, atol=1e-12 * max(1.0, np.abs(x).max()),
+                                       err_msg=name)
+        assert np.abs(b.coherence[rows]).max() > 0.5       # the no-jump state has coherence
+    assert seen >= 60
+
+
+@pytest.mark.parametrize("sizes, ntraj, seed", [((2, 2, 1), 3000, 4), ((4, 2), 3000, 8)])
+def test_krylov_ensemble_observables_match_dense_reference(sizes, ntraj, seed):
+    chain = Chain(sizes)
+    ens = trajspin.run_trajectories(chain, T_GRID, ntraj, seed=seed, observables=ALL,
+                                    method="krylov", progress=False)
+    assert ens.meta["engine"] == "krylov"
+    assert_matches(ens, exact_observables(chain, T_GRID, None))
+
+
+def test_quanta_rule_at_1e5_spins_stops_after_exactly_that_many_jumps():
+    """'close R1 after 50000 quanta' on (10^5, 10): the only reservoir closes at the 50000th
+    jump, and the trajectory is dark with 50000 quanta left."""
+    chain = Chain([10**5, 10])
+    t = np.array([0.0, 1e-6, 1.0, 10.0])
+    for idx in (0, 1):
+        tr = trajspin.trajectory(chain, t, 5, idx, feedback="close R1 after 50000 quanta")
+        assert type(tr).__name__ == "KrylovTrajectory"
+        assert len(tr.jump_times) == 50000 and tr.excitation_left == 50000 and tr.dark
+        np.testing.assert_array_equal(tr.jump_excitation, np.arange(10**5, 50000, -1))
+        assert np.all(tr.reservoirs_open[:-1] == 1) and tr.reservoirs_open[-1] == 0
+        np.testing.assert_array_equal(tr.jz[-1], tr.jz_after[-1])   # frozen after the close
+
+
+def test_time_rule_at_1e6_spins_closes_at_the_first_jump_after_it():
+    chain = Chain([10**6, 100])
+    t = np.array([0.0, 1e-7, 1e-3])
+    tr = trajspin.trajectory(chain, t, 2, 0, feedback="close R1 at t >= 2e-6")
+    assert type(tr).__name__ == "KrylovTrajectory"
+    jt = tr.jump_times
+    assert jt[-1] >= 2e-6 > jt[-2] and tr.dark and tr.reservoirs_open[-1] == 0
+    assert len(jt) == 10**6 - tr.excitation_left
+    # about gamma N_1 * 2e-6 ~ 2 jumps per 1e-6 early on: a handful, not zero
+    assert 1 <= len(jt) <= 40
+
+
+def test_observables_at_1e5_spins_start_from_the_exact_initial_values():
+    """At t = 0, |N_1, 0>: <J_1^z> = N_1/2, <(J_i^z)^2> = (N_i/2)^2, n_dist a point mass,
+    no coherence, channel rate gamma N_1; the trajectory ends dark in K = N_2 (the smallest
+    total spin, probability 1 - 10^-4)."""
+    N1, N2 = 10**5, 10
+    chain = Chain([N1, N2])
+    t = np.array([0.0, 1e-7, 1e-4, 10.0])
+    tr = trajspin.trajectory(chain, t, 7, 0, observables=["jz2", "jz_var", "n_dist", "coherence",
+                                                          "channel_rates", "reservoir_rates"])
+    assert type(tr).__name__ == "KrylovTrajectory"
+    np.testing.assert_allclose(tr.jz2[0], [(N1 / 2) ** 2, (N2 / 2) ** 2], rtol=1e-12)
+    assert tr.n_dist.shape == (4, 2, N1 + 1)
+    assert tr.n_dist[0, 0, N1] == pytest.approx(1.0, abs=1e-12) == tr.n_dist[0, 1, 0]
+    # (the t = 0 row is the Lanczos propagator at step 0: exact up to rounding)
+    assert abs(tr.coherence[0, 0]) < 1e-12 and tr.channel_rates[0, 0] == pytest.approx(N1, rel=1e-12)
+    np.testing.assert_array_equal(tr.reservoir_rates, tr.channel_rates)
+    np.testing.assert_allclose(tr.n_dist.sum(axis=2), 1.0, rtol=1e-12)
+    assert np.all(tr.jz_var >= -1e-6 * N1) and tr.excitation_left == N2 and tr.dark
+    np.testing.assert_allclose(tr.channel_rates[-1], 0.0, atol=1e-9 * N1)   # dark: no emission
+
+
+def test_observable_rows_that_do_not_fit_are_refused_before_work(monkeypatch):
+    monkeypatch.setattr(lanczos, "_run_one", lambda *a, **k: pytest.fail("work started"))
+    chain = Chain([10**7, 10])
+    with pytest.raises(InputError, match="Lanczos trajectory path.*fewer output times or drop n_dist"):
+        trajspin.run_trajectories(chain, np.linspace(0, 1, 2000), 10, observables="n_dist",
+                                  progress=False)
+    with pytest.raises(InputError, match="feedback keeps <J_i\\^z> only"):
+        krylov_trajectory(chain, [0.0, 1.0], feedback="close R1 after 3 quanta",
+                          observables="jz2")
