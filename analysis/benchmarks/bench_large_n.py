@@ -2,6 +2,7 @@
 
     OPENBLAS_NUM_THREADS=1 python analysis/benchmarks/bench_large_n.py            # ~10 min
     OPENBLAS_NUM_THREADS=1 python analysis/benchmarks/bench_large_n.py --quick    # ~2 min
+    OPENBLAS_NUM_THREADS=1 python analysis/benchmarks/bench_large_n.py --extras   # ~3 min
 
 Per chain: a few trajectories of ``run_trajectories`` (the ensemble path, no records) after a
 JIT warm-up, seconds per trajectory on one core, and the extrapolation to the target's count
@@ -11,6 +12,11 @@ of the first trajectory of (10^5, 2) in a fresh process (numba cache warm), and 
 t -> infinity of two domains at (10^9, 10^3).  Every trajectory is checked: final sector
 N_2 for two domains (probability >= 0.9999 per trajectory), quanta conserved.
 Writes ``analysis/benchmarks/results/bench_large_n.json``.
+
+``--extras`` instead times one trajectory of (10^6, 10^2) (same seed and index) three ways side
+by side: <J_i^z> only, with the observables jz_var, coherence and channel_rates, and with a
+feedback rule checked after every jump that cannot fire before the trajectory ends (so the
+record must be the plain one), and prints each time's ratio to the plain one.
 """
 from __future__ import annotations
 
@@ -69,11 +75,51 @@ def first_latency():
     return float(out[0]), int(out[1])
 
 
+def extras(repeats=2):
+    """Seconds of one (10^6, 10^2) trajectory: plain, with observables, with a feedback rule
+    (best of ``repeats``, interleaved)."""
+    chain, t = Chain([10**6, 100]), grid()
+    trajspin.trajectory(Chain([50, 2]), t, seed=0, observables=["jz_var", "coherence"],
+                        method="krylov", feedback=None)                      # JIT warm-up
+    trajspin.trajectory(Chain([50, 2]), t, seed=0, feedback="close R1 at t >= 1e9",
+                        method="krylov")
+    cases = [("<J^z> only", {}), ("jz_var, coherence, channel_rates",
+                                 dict(observables=["jz_var", "coherence", "channel_rates"])),
+             ("rule 'close R1 at t >= 1e9'", dict(feedback="close R1 at t >= 1e9"))]
+    best, jumps = [np.inf] * len(cases), [0] * len(cases)
+    for _ in range(repeats):                 # interleaved: drifts of the machine hit all three
+        for k, (label, kw) in enumerate(cases):
+            t0 = time.perf_counter()
+            tr = trajspin.trajectory(chain, t, seed=1, index=0, **kw)
+            best[k] = min(best[k], time.perf_counter() - t0)
+            jumps[k] = len(tr.jump_times)
+    rows = []
+    print(f"{'(1e6, 1e2), one trajectory, best of ' + str(repeats):<40}{'seconds':>10}"
+          f"{'ratio':>8}{'jumps':>10}")
+    for k, (label, _) in enumerate(cases):
+        same = jumps[k] == jumps[0]
+        rows.append(dict(case=label, seconds=best[k], ratio=best[k] / best[0], jumps=jumps[k],
+                         same_jumps=same, repeats=repeats))
+        print(f"{label:<40}{best[k]:>10.1f}{best[k] / best[0]:>8.2f}{jumps[k]:>10}"
+              f"{'' if same else '  DIFFERENT RECORD'}", flush=True)
+    return rows
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="one trajectory per chain, skip 10^7")
-    ap.add_argument("--out", type=Path, default=RESULTS / "bench_large_n.json")
+    ap.add_argument("--extras", action="store_true",
+                    help="only: (1e6, 1e2) with observables and with a feedback rule")
+    ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
+    if args.extras:
+        info = dict(rows=extras(), load_average=os.getloadavg(),
+                    versions=trajspin.results.versions())
+        out = args.out or RESULTS / "bench_large_n_extras.json"
+        out.write_text(json.dumps(info, indent=1, default=float))
+        print(f"wrote {out}")
+        return
+    args.out = args.out or RESULTS / "bench_large_n.json"
     rows = []
     print(f"{'case':<34}{'target':>16}{'measured':>16}{'ratio':>8}")
     lat, nj = first_latency()

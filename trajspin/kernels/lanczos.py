@@ -20,7 +20,7 @@ from numba import njit
 from trajspin.kernels.linalg import FAST, dicke_jz, fill_rows, pick_channel, waiting_time
 from trajspin.kernels.matrix_free import apply_generator, fill_sector, lower, sector_extra, sector_jz
 from trajspin.kernels.rng import rng_uniform
-from trajspin.kernels.rules import apply_rules, is_open
+from trajspin.kernels.rules import RULE_ABOVE, RULE_BELOW, apply_rules, is_open
 
 __all__ = ["lanczos", "run_visits", "sector_visit", "VISIT_JUMP", "VISIT_DARK", "VISIT_GROUND"]
 
@@ -430,6 +430,10 @@ def run_visits(state, carry, tc, u, times, obs_out, lay, sizes, gamma, gam, half
     M = sizes.size
     record = rec_t.size > 0
     nrules = rules.shape[0]
+    reads_jz = record          # <J^z> after a jump: for the record and the excitation rules
+    for r in range(nrules):
+        if rules[r, 0] == RULE_ABOVE or rules[r, 0] == RULE_BELOW:
+            reads_jz = True
     for v in range(max_visits):
         K = carry[0]
         d = cum[0, K + 1] - cum[0, K]
@@ -455,7 +459,7 @@ def run_visits(state, carry, tc, u, times, obs_out, lay, sizes, gamma, gam, half
         for q in range(dl):
             u[q] = low[ch, q]
         quanta[ch] += 1
-        if record or nrules > 0:
+        if reads_jz:
             sector_jz(u[:dl], sizes, K - 1, half, jz_after)
         if nrules > 0:
             mask = apply_rules(rules, fired, carry[4], quanta, nj + 1, info[1], jz_after, half)
