@@ -105,9 +105,14 @@ COSTS = {
     "master_step": 3.13e-05,     # s per sweep (Python work of a step, per sweep)
     "master_setup": 0,           # s per M d_K^3
     "master_obs": 1.03e-07,      # s per T M d_K^2
-    "steady_cubic": 1.06e-10,    # s per d_K^3 unit of the direct cascade
+    # steady: refitted 2026-12-08 after the cascade change (sparse Dicke-basis feed, eigh of
+    # the next sector on a second thread) with ``calibrate_estimate.py --steady``, load ~1,
+    # one BLAS thread, 5 chains up to (150, 100, 10) (1111-state sectors, 31.8 s): every chain
+    # within 0.77-1.06x; (10^4, 10^2, 10) is then 75 min (measured extrapolation with both
+    # cores in bench_steady_three.py: 59 min).
+    "steady_cubic": 6.47e-11,    # s per d_K^3 unit of the direct cascade
     "steady_d2": 0,              # s per M d_K^2
-    "steady_sector": 0.0107,     # s per sector (Python overhead)
+    "steady_sector": 0.0111,     # s per sector (Python overhead)
     # matrix-free engine (one numba loop per trajectory, m_check 4): fitted to two rows of
     # analysis/benchmarks/bench_large_n.py (results/bench_large_n.json, load 1.0-1.5):
     # (10^6, 100) 25.8 s and (10^7, 10) 105 s per trajectory; (10^5, 100, 10) is then
