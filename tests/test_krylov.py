@@ -212,7 +212,7 @@ def test_cost_model_and_memory_estimate():
     base = 8 * d * (40 + M + 4) + 8 * (M + 1) * (370 + 2) + per * 2047
     assert krylov_memory_estimate(big) == base + per * dims[dims >= 2048].sum()
     assert krylov_memory_estimate(big, cache_bytes=0) == base + per * 2 * d
-    assert krylov_memory_estimate(big, records=True) == krylov_memory_estimate(big) + 8 * (3 + 2 * M) * 200
+    assert krylov_memory_estimate(big, records=True) == krylov_memory_estimate(big) + 8 * (4 + 2 * M) * 200
     # two domains: sectors of at most N_2 + 1 states, nothing cached
     two = Chain((10**6, 100))
     assert krylov_memory_estimate(two) == 8 * 101 * (40 + 2 + 4) + 8 * 3 * (10**6 + 102) + 36 * 101

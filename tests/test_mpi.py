@@ -191,6 +191,22 @@ def test_runner_checks_the_memory_of_the_engine_it_will_run(tmp_path, monkeypatc
     assert not (tmp_path / "r.npz").exists()
 
 
+def test_runner_counts_the_observable_rows_of_every_rank(tmp_path, monkeypatch):
+    """n_dist of (10^6, 10) holds 2 (10^6 + 1) numbers per output time: two ranks of a node
+    each hold their rows and sums, which the node check must count (each rank's own check
+    passes)."""
+    from trajspin.trajectories.tables import observable_rows_bytes
+    cfg = parse_config({"chain": {"sizes": [10**6, 10]},
+                        "times": {"start": 1e-2, "stop": 10.0, "points": 20},
+                        "run": {"ntraj": 4, "seed": 3, "observables": ["n_dist"]}})
+    rows = observable_rows_bytes(cfg.chain(), cfg.observables, 20)
+    assert rows == 32 * 20 * (2 + 2 * (10**6 + 1))
+    monkeypatch.setattr(trajspin.validation, "available_memory", lambda: int(1.5 * rows / 0.8))
+    with pytest.raises(InputError, match="on 2 rank"):
+        prepare_run(cfg, tmp_path / "r.npz", ranks_per_node=2)
+    assert not (tmp_path / "r.npz").exists()
+
+
 def test_checkpoint_round_trip_and_refusals(tmp_path):
     cfg = small_config()
     task = EnsembleTask(cfg.chain(), cfg.times, cfg.seed, cfg.initial)

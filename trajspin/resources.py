@@ -307,9 +307,11 @@ def krylov_memory_estimate(chain, K0=None, m_max=40, records=False,
     buffer of up to CACHED_DIM - 1 states rebuilt in place for small sectors, and the tables
     of the sectors of CACHED_DIM states or more kept between trajectories, at most
     ``cache_bytes`` of them (LRU, ``KrylovOptions.cache_bytes``) beyond the two in use.
-    With ``records`` (single trajectories: ``trajectory``, ``krylov_trajectory``) also the jump record, at most K0 jumps of 8 (3 + 2M) bytes each
-    (time, channel, sector, <J_i^z> before and after): 56 MB per 10^6 jumps for M = 2.
-    Ensembles keep no record.
+    With ``records`` (single trajectories, and ensembles that keep records) also one
+    trajectory's jump record, at most K0 jumps of 8 (4 + 2M) bytes each (time, channel,
+    sector, reservoir mask, <J_i^z> before and after): 64 MB per 10^6 jumps for M = 2 (an
+    ensemble's records themselves: ``records_memory_estimate``).  With feedback the cached
+    tables are kept per (sector, reservoir mask), within the same ``cache_bytes``.
     """
     check_paper(chain)
     K0 = check_K0(chain, K0)
@@ -322,7 +324,7 @@ def krylov_memory_estimate(chain, K0=None, m_max=40, records=False,
     tables = per * min(d.max(), CACHED_DIM - 1)
     if big.size:
         tables += min(per * big.sum(), cache_bytes + per * 2 * big.max())
-    rec = 8.0 * (3 + 2 * M) * K0 if records else 0.0
+    rec = 8.0 * (4 + 2 * M) * K0 if records else 0.0
     return int(work + tables + counts + rec)
 
 

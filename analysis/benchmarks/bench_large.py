@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 
 import trajspin
-from trajspin.trajectories.lanczos import (KrylovOptions, choose_method, krylov_memory_estimate,
-                             krylov_trajectory, run_chunk_krylov)
+from trajspin.resources import choose_method, krylov_memory_estimate
+from trajspin.trajectories.lanczos import KrylovOptions, krylov_trajectory, run_chunk_krylov
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -415,10 +415,11 @@ def run_visits(state, carry, tc, u, times, obs_out, lay, sizes, gamma, gam, half
                                    (built with ``gam``)
     fill : bool;  d_cached : int
     Q, alpha, beta, psi, low, info, jz_before   work buffers of ``sector_visit``
-    rules : float64 (R, 5); fired : bool (>= R)   feedback rules (R = 0: none) and which fired
+    rules : float64 (n_rules, 5); fired : bool (>= n_rules)   feedback rules (none: (0, 5))
+                                   and which have fired
     quanta : int64 (M - 1,)        in/out quanta each reservoir took;  jz_after : float64 (M,)
-    rec_t, rec_c, rec_K, rec_m : (R,)   jump times, channels, sector before, mask after
-    rec_b, rec_a : (R, M)          (R = K0 with records, else 0); <J_i^z> just before and
+    rec_t, rec_c, rec_K, rec_m : (J,)   jump times, channels, sector before, mask after
+    rec_b, rec_a : (J, M)          (J = K0 with records, else 0); <J_i^z> just before and
                                    after each jump
     stats : float64 (3,)           in/out [matvecs, segments, largest p error bound]
     max_visits : int               return after this many visits (status stays -1)

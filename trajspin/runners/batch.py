@@ -28,7 +28,8 @@ from trajspin.runners.checkpoints import (CheckpointLock, default_checkpoint_pat
                                           read_checkpoint, write_checkpoint)
 from trajspin.runners.chunks import ChunkPlan, OrderedSums
 from trajspin.trajectories.plan import EnsemblePlan
-from trajspin.trajectories.tables import observable_extra, top_excitation
+from trajspin.trajectories.tables import (observable_extra, observable_rows_bytes,
+                                          top_excitation)
 from trajspin.trajectories.sums import PartialSums
 from trajspin.validation import check_memory, check_result, check_seed, check_times
 
@@ -296,6 +297,7 @@ def prepare_run(config, out, resume=False, ranks_per_node=1, force=False):
     K0 = top_excitation(chain, init)      # sizes the tables and the final counts
     names = check_observables(config.observables, solver="trajectories")
     engine, need = choose_engine(chain, init, names, config.records, None, config.method)
+    need += observable_rows_bytes(chain, names, config.times.size)
     check_memory(ranks_per_node * need,
                  f"the {engine} engine's tables of {chain!r} on {ranks_per_node} rank(s) of "
                  f"this node",

@@ -38,9 +38,10 @@ class KrylovOptions:
         Freeze a trajectory that provably does not jump within this time (units 1/gamma)
         after the last restart; default 1e6 / min(gamma).
     cache_bytes : float
-        Budget of the per-sector tables ``KrylovSectors.table`` keeps for look-ups from
-        Python (``final_jz``, analysis; default 2 GiB).  Trajectories do not use them: the
-        kernel rebuilds each sector's tables in place.
+        Budget of the per-sector tables ``KrylovSectors.table`` keeps (default 2 GiB): the
+        tables of sectors of ``CACHED_DIM`` states or more, kept between trajectories (per
+        reservoir mask with feedback), and look-ups from Python (``final_jz``).  Smaller
+        sectors' tables are rebuilt in place by the kernel at every visit.
     """
 
     __slots__ = ("tol", "m_max", "m_check", "horizon", "cache_bytes")

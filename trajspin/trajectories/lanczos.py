@@ -72,7 +72,7 @@ from trajspin.trajectories.krylov_sectors import (KrylovOptions, KrylovSectors, 
                                                   sectors_of)
 from trajspin.trajectories.sums import PartialSums
 from trajspin.trajectories.tables import (JumpArrays, jump_arrays, jump_records,
-                                          observable_layout, summaries)
+                                          observable_layout, observable_rows_bytes, summaries)
 from trajspin.trajectories.view import TrajectoryView, observable_dict
 from trajspin.validation import check_initial, check_memory, check_seed, check_times
 
@@ -229,6 +229,8 @@ class KrylovRequest:
     """
 
     def __init__(self, chain, times, initial, options, records, feedback, observables):
+        if records not in ("none", "summaries", "full", "single"):
+            raise InputError(f"records must be 'none', 'summaries' or 'full', got {records!r}")
         check_paper(chain)
         self.chain, self.records = chain, records
         self.times = check_times(times)
@@ -244,14 +246,15 @@ class KrylovRequest:
             self.rules, self.mask0 = NO_RULES, (1 << C) - 1
         else:
             self.rules, self.mask0 = self.feedback.spec(), self.feedback.initial_mask(C)
-        F = int(self.lay[L_F])
-        rows = 8 * 4 * self.times.size * F      # obs rows, their sums, squares and cross sums
+        rows = observable_rows_bytes(chain, self.names, self.times.size)
         need = krylov_memory_estimate(chain, self.K0, self.options.m_max, records != "none",
                                       self.options.cache_bytes)
         hint = "use smaller domains"
         if rows > need:
-            hint = (f"the observables take {F} numbers per output time ({self.times.size} "
-                    f"times): use fewer output times or drop n_dist (max N_i + 1 per domain)")
+            hint = (f"the observables take {int(self.lay[L_F])} numbers per output time "
+                    f"({self.times.size} times): use fewer output times"
+                    + (" or drop n_dist (max N_i + 1 per domain)" if "n_dist" in self.names
+                       else ""))
         check_memory(need + rows, f"the Lanczos trajectory path for {chain!r}", hint)
 
 

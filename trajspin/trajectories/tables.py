@@ -393,6 +393,14 @@ def observable_layout(chain, names):
     return lay, parts
 
 
+def observable_rows_bytes(chain, names, T):
+    """Bytes of the observable rows of one trajectory and of a chunk's sums: 32 T F (the
+    rows, their sums, squares and <J^z> x <(J^z)^2> cross sums; F of
+    :func:`observable_layout`; ``n_dist`` alone is M (max N_i + 1) numbers per time)."""
+    lay, _ = observable_layout(chain, names)
+    return 32 * int(T) * int(lay[L_F])
+
+
 def top_excitation(chain, init):
     """Highest true excitation K the final counts of an ensemble cover (length K + 1).
 
