@@ -449,3 +449,33 @@ def test_cli_reports_an_interrupt_and_writes_nothing(tmp_path, monkeypatch, caps
     code = main(["trajectories", "--sizes", "2", "1", "--ntraj", "5", "--quiet", "--out", str(out)])
     assert code == 130 and "interrupted" in capsys.readouterr().err
     assert not out.exists() and _temporaries(tmp_path) == []
+
+# ---------------------------------------------------------------------------- rates decades apart
+
+def test_rates_too_far_apart_for_the_dense_decomposition_are_refused():
+    """gamma = (1e-6, 1e6, 1) on (8, 6, 5, 1): |8, 0, 0, 0> decays through R1 only, at ~1e-5,
+    1e-12 of the fastest rate.  The dense decomposition used to call that state dark: every
+    trajectory froze with 8 quanta and no jump, and the exact solvers kept them for ever.
+    Every dense path now refuses, naming the rates."""
+    chain = Chain((8, 6, 5, 1), gamma=[1e-6, 1e6, 1.0])
+    calls = [lambda: trajspin.trajectory(chain, [0.0, 1.0], method="dense"),
+             lambda: run_trajectories(chain, [0.0, 1.0], 4, method="dense",
+                                      feedback="close R2 after 2 quanta", progress=False),
+             lambda: solve_master(chain, [0.0, 1.0]),
+             lambda: trajspin.steady_state(chain)]
+    for call in calls:
+        with pytest.raises(NumericalError, match="cannot tell it from a dark state.*span 1e"):
+            call()
+
+
+def test_rates_six_decades_apart_stay_exact():
+    """gamma = (1e-3, 1e3, 1): the slow channel is resolved; the t -> infinity state of the
+    cascade equals solve_master at gamma t = 1e5, and trajectories reach it within 5 standard
+    errors (they keep jumping through R1: no frozen bright state)."""
+    chain = Chain((8, 6, 5, 1), gamma=[1e-3, 1e3, 1.0])
+    steady = trajspin.steady_state(chain).jz
+    np.testing.assert_allclose(solve_master(chain, [1e5]).jz[-1], steady, atol=1e-9)
+    ens = run_trajectories(chain, [1e5], 2000, seed=4, progress=False, method="dense")
+    z = np.abs(ens.jz[-1] - steady) / np.maximum(ens.jz_err[-1], 1e-12)
+    assert z.max() < 5.0
+    assert ens.njumps_sum / 2000 > 7.0          # the 8 quanta leave (up to the dark states')

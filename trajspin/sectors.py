@@ -27,10 +27,11 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from trajspin.errors import InputError
+from trajspin.errors import InputError, NumericalError
 from trajspin.validation import check_memory
 
-__all__ = ["SectorBasis", "sector_basis", "sector_dims", "Sector", "DARK_RTOL", "dark_exact_eigh"]
+__all__ = ["SectorBasis", "sector_basis", "sector_dims", "Sector", "DARK_RTOL", "dark_exact_eigh",
+           "check_dark"]
 
 # An eigenvalue of G_K counts as dark (zero) below DARK_RTOL * (max eigenvalue).
 # Rounding in eigh leaves |lambda_dark| ~ 1e-15 * max; the smallest bright
@@ -38,12 +39,19 @@ __all__ = ["SectorBasis", "sector_basis", "sector_dims", "Sector", "DARK_RTOL", 
 DARK_RTOL = 1e-12
 
 
-def dark_exact_eigh(G):
+def dark_exact_eigh(G, ops=()):
     """G = V diag(lam) V^T for a real symmetric PSD generator, dark eigenvalues set to exactly 0.
 
     An eigenvalue counts as dark below DARK_RTOL * max(lam) (relative, so any rate scale
     gamma works).  eigh runs on one BLAS thread, so the decomposition, and every
     trajectory built on it, is bitwise the same whatever the caller's thread settings.
+
+    With ``ops``, the terms G = sum_k r_k O_k^T O_k (pairs (r_k, sparse O_k)), the dark
+    eigenvectors are checked against the rates' structure: a dark v has O_k v = 0 for every
+    k with r_k > 0, whatever the rates, so its unit-rate weight b(v) = sum_k ||O_k v||^2 must
+    be rounding.  When rates span many decades, a state that decays only through a slow
+    channel can fall below DARK_RTOL x max(lam) and would be frozen as dark; then b(v) is of
+    order 1 and ``NumericalError`` is raised instead (see :func:`check_dark`).
 
     Returns
     -------
@@ -52,7 +60,40 @@ def dark_exact_eigh(G):
     with threadpool_limits(limits=1, user_api="blas"):
         lam, V = np.linalg.eigh(G)
     top = lam[-1] if lam.size else 0.0
-    return np.where(lam <= DARK_RTOL * top, 0.0, lam), np.ascontiguousarray(V)
+    lam = np.where(lam <= DARK_RTOL * top, 0.0, lam)
+    V = np.ascontiguousarray(V)
+    if len(ops):
+        check_dark(lam, V, ops)
+    return lam, V
+
+
+def check_dark(lam, V, ops):
+    """Raise ``NumericalError`` if an eigenvector set dark (lam == 0) decays through a channel.
+
+    b_j = sum_k ||O_k v_j||^2 over the channels with r_k > 0 (unit rates) for each dark v_j
+    (columns of V (d, d)); a dark state has b_j = 0 up to rounding (b ~ ||G1|| (eps
+    lam_max / gap)^2, below 1e-14 for equal rates at N ~ 600), a bright one at least the
+    smallest nonzero eigenvalue of sum_k O_k^T O_k (>= 0.4 in the chains checked, whatever
+    N).  The threshold b > 1e-6 lies between.  O(nnz(O_k) n_dark).
+    """
+    dark = np.flatnonzero(lam == 0.0)
+    live = [(r, O) for r, O in ops if r > 0 and O.shape[0] > 0]
+    if dark.size == 0 or not live:
+        return
+    Vd = V[:, dark]
+    b = np.zeros(dark.size)
+    for _, O in live:
+        b += np.sum(np.asarray(O @ Vd) ** 2, axis=0)
+    worst = int(np.argmax(b))
+    if b[worst] > 1e-6:
+        rate = float(Vd[:, worst] @ sum(r * np.asarray(O.T @ (O @ Vd[:, worst])) for r, O in live))
+        rates = [r for r, _ in live]
+        raise NumericalError(
+            f"a state decays at rate {rate:.3g}, below {DARK_RTOL:g} x the fastest "
+            f"({lam[-1]:.3g}), so the dense eigen-decomposition cannot tell it from a dark "
+            f"state: the channel rates span {max(rates) / min(rates):.3g} (from {min(rates):.3g} "
+            f"to {max(rates):.3g}); bring them within a few decades of each other (a channel "
+            f"meant to be off: rate 0), or use method='krylov' (paper model)")
 
 
 def sector_dims(sizes) -> np.ndarray:
@@ -265,7 +306,10 @@ class SectorBasis:
         key = (K, piece, channels.rates[piece].tobytes())
         if key in self._spectra:
             return self._spectra[key]
-        result = dark_exact_eigh(self.channel_generator(K, channels, channels.rates[piece]))
+        rates = channels.rates[piece]
+        ops = [(rates[k], self.channel_matrix(channels, k, K)) for k in range(channels.C)
+               if rates[k] > 0]
+        result = dark_exact_eigh(self.channel_generator(K, channels, rates), ops)
         if cache:
             self._spectra[key] = result
         return result
@@ -275,13 +319,16 @@ class SectorBasis:
         sec = self.sector(K)
         return [sec.jump_matrix(c, self.dim(K - 1)) for c in range(len(self.sizes) - 1)]
 
-    def generator(self, K) -> np.ndarray:
-        """Dense no-jump generator G_K = sum_c gamma_c L_c^T L_c, shape (d_K, d_K)."""
+    def generator(self, K, ops=None) -> np.ndarray:
+        """Dense no-jump generator G_K = sum_c gamma_c L_c^T L_c, shape (d_K, d_K).
+
+        ``ops``: the pairs (gamma_c, L_c) of sector K if the caller has them already.
+        """
         d = self.dim(K)
         G = np.zeros((d, d))
         if K == 0:
             return G
-        for g, L in zip(self.chain.gamma, self.jump_matrices(K)):
+        for g, L in (ops if ops is not None else zip(self.chain.gamma, self.jump_matrices(K))):
             G += g * (L.T @ L).toarray()
         return G
 
@@ -295,7 +342,8 @@ class SectorBasis:
         """
         if K in self._spectra:
             return self._spectra[K]
-        result = dark_exact_eigh(self.generator(K))
+        ops = list(zip(self.chain.gamma, self.jump_matrices(K))) if K > 0 else []
+        result = dark_exact_eigh(self.generator(K, ops), ops)
         if cache:
             self._spectra[K] = result
         return result

@@ -148,11 +148,13 @@ class SectorTables:
             for K in range(self.K0 + 1):
                 d = int(self.dims[K])
                 G = np.zeros((d, d))
+                ops = []
                 if K > 0:
                     for c, L in enumerate(basis.jump_matrices(K)):
                         if (mask >> c) & 1:
                             G += self.gamma[c] * (L.T @ L).toarray()
-                lam, V = dark_exact_eigh(G)
+                            ops.append((self.gamma[c], L))
+                lam, V = dark_exact_eigh(G, ops)
                 lams.append(lam)
                 Vs.append(V.ravel())
             cache[mask] = (np.concatenate(lams), np.concatenate(Vs))
