@@ -178,3 +178,21 @@ def test_observable_rows_that_do_not_fit_are_refused_before_work(monkeypatch):
     with pytest.raises(InputError, match="feedback keeps <J_i\\^z> only"):
         krylov_trajectory(chain, [0.0, 1.0], feedback="close R1 after 3 quanta",
                           observables="jz2")
+
+
+def test_summaries_do_not_keep_every_jump():
+    """records="summaries" on the Lanczos path keeps per trajectory its summary only: a chunk
+    of 4 trajectories of (10^5, 10) held 4 x 10^5 jumps x 64 bytes (26 MB) of per-jump
+    arrays before dropping them (at (10^6, 100) and the default chunk of 256: 16 GB)."""
+    import tracemalloc
+    chain = Chain([10**5, 10])
+    t = np.array([0.0, 1e-4, 1.0])
+    trajspin.run_trajectories(chain, t, 1, seed=2, records="summaries", progress=False)  # warm
+    tracemalloc.start()
+    ens = trajspin.run_trajectories(chain, t, 4, seed=2, records="summaries", chunk=4,
+                                    progress=False)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert ens.meta["engine"] == "krylov" and ens.records.njumps.tolist() == [99990] * 4
+    work = 64 * 10**5                         # one trajectory's record buffer (counted)
+    assert peak < work + 6 * 2**20, peak / 2**20

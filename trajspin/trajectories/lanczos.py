@@ -114,13 +114,15 @@ class _Work:
 VISITS_PER_CALL = 20000      # sector visits per kernel call: Ctrl-C is seen between calls
 
 
-def _run_one(ks, times, seed, index, n0, options, work, obs, lay, record, rules, mask0):
+def _run_one(ks, times, seed, index, n0, options, work, obs, lay, record, rules, mask0,
+             copy=True):
     """One trajectory; fills obs (T, F) (layout ``lay``).
 
     Returns (njumps, K_final, dark, final_state or None, rec, mask), rec (when ``record``):
     arrays of jump times, channels, K before, jz before (nj, M), jz after (nj, M), mask after,
     then the diagnostics [matvecs, segments, p error bound]; mask: the open reservoirs at the
-    end.  ``work.quanta`` holds the quanta per reservoir.
+    end.  ``work.quanta`` holds the quanta per reservoir.  Without ``copy`` the record arrays
+    are views of ``work``'s buffers, overwritten by the next trajectory.
     """
     state = rng_init(seed, index)
     K = int(sum(n0))
@@ -150,7 +152,7 @@ def _run_one(ks, times, seed, index, n0, options, work, obs, lay, record, rules,
                    visits)
     nj, Kf = int(carry[2]), int(carry[0])
     final = work.psi[: ks.dim(Kf)].copy() if record else None
-    out = tuple(x[:nj].copy() for x in rec) + (stats,) if record else None
+    out = tuple(x[:nj].copy() if copy else x[:nj] for x in rec) + (stats,) if record else None
     return nj, Kf, int(carry[3]) == VISIT_DARK, final, out, int(carry[4])
 
 
@@ -334,10 +336,12 @@ def run_request(req, seed, start, stop):
     ndark = njumps = 0
     obs = np.empty((T, F))
     summ = summaries(stop - start if keep else 0, M, M - 1)
-    parts = []
+    full = records == "full"
+    parts, first = [], np.full(stop - start, np.inf)     # summaries: only the first jump time
     for idx in range(start, stop):
         nj, Kf, dark, final, rec, mask = _run_one(ks, req.times, seed, idx, req.n0, req.options,
-                                                  work, obs, req.lay, keep, req.rules, req.mask0)
+                                                  work, obs, req.lay, keep, req.rules, req.mask0,
+                                                  copy=full)
         sums += obs
         sumsq += obs * obs
         if cross.shape[0]:
@@ -350,7 +354,10 @@ def run_request(req, seed, start, stop):
             summ.njumps[k], summ.k_final[k], summ.dark[k] = nj, Kf, dark
             summ.quanta[k], summ.final_mask[k] = work.quanta, mask
             dicke_jz(final, final.size, ks.table(Kf)[0], 0, ks.half, summ.final_jz[k])
-            parts.append(rec[:6])
+            if full:
+                parts.append(rec[:6])
+            elif nj:
+                first[k] = rec[0][0]
     extra = {}
     if F > M:
         extra = dict(obs_sum=np.ascontiguousarray(sums[:, M:]),
@@ -358,6 +365,7 @@ def run_request(req, seed, start, stop):
     if keep:
         packed = JumpArrays(*(np.concatenate(col) for col in zip(*parts))) if parts \
             else jump_arrays(0, M)
-        extra["records"] = jump_records(M, start, stop, summ, packed, records == "full")
+        extra["records"] = jump_records(M, start, stop, summ, packed, full,
+                                        None if full else first)
     return PartialSums(np.ascontiguousarray(sums[:, :M]), np.ascontiguousarray(sumsq[:, :M]),
                        counts, ndark, njumps, **extra)

@@ -54,14 +54,16 @@ def summaries(n, M, R):
                      np.zeros((n, R), dtype=np.int64), np.zeros(n, dtype=np.int64))
 
 
-def jump_records(M, start, stop, summ, rec, full):
+def jump_records(M, start, stop, summ, rec, full, first=None):
     """The :class:`JumpRecords` of trajectories start..stop-1 from their summaries and packed
-    jumps (trajectory n's after those of 0..n-1; their times are kept even for summaries)."""
+    jumps (trajectory n's after those of 0..n-1; their times are kept even for summaries,
+    unless ``first``, each trajectory's first jump time (inf: none), is given)."""
     used = int(summ.njumps.sum())
-    offsets = np.concatenate([[0], np.cumsum(summ.njumps)])
-    has = summ.njumps > 0
-    first = np.full(stop - start, np.inf)
-    first[has] = rec.time[offsets[:-1][has]]
+    if first is None:
+        offsets = np.concatenate([[0], np.cumsum(summ.njumps)])
+        has = summ.njumps > 0
+        first = np.full(stop - start, np.inf)
+        first[has] = rec.time[offsets[:-1][has]]
     jumps = {}
     if full:
         jumps = dict(jump_time=rec.time[:used], jump_reservoir=rec.chan[:used],
