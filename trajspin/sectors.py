@@ -31,7 +31,7 @@ from trajspin.errors import InputError, NumericalError
 from trajspin.validation import check_memory
 
 __all__ = ["SectorBasis", "sector_basis", "sector_dims", "Sector", "DARK_RTOL", "dark_exact_eigh",
-           "check_dark"]
+           "check_dark", "dense_generator"]
 
 # An eigenvalue of G_K counts as dark (zero) below DARK_RTOL * (max eigenvalue).
 # Rounding in eigh leaves |lambda_dark| ~ 1e-15 * max; the smallest bright
@@ -65,6 +65,14 @@ def dark_exact_eigh(G, ops=()):
     if len(ops):
         check_dark(lam, V, ops)
     return lam, V
+
+
+def dense_generator(d, ops):
+    """G = sum_k r_k O_k^T O_k, dense (d, d), over the pairs (r_k, sparse O_k) in order."""
+    G = np.zeros((d, d))
+    for r, O in ops:
+        G += r * (O.T @ O).toarray()
+    return G
 
 
 def check_dark(lam, V, ops):
@@ -287,29 +295,27 @@ class SectorBasis:
         return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                              shape=(dt, d))
 
+    def channel_terms(self, K, channels, rates):
+        """The pairs (rates[k], O_k) of the channels with rates[k] > 0 that leave sector K
+        (O_k: ``channel_matrix``; a channel into a sector that does not exist is left out)."""
+        terms = [(rates[k], self.channel_matrix(channels, k, K)) for k in range(channels.C)
+                 if rates[k] > 0]
+        return [(r, O) for r, O in terms if O.shape[0]]
+
     def channel_generator(self, K, channels, rates) -> np.ndarray:
         """Dense G_K = sum_k rates[k] O_k^T O_k on sector K, shape (d_K, d_K)."""
-        d = self.dim(K)
-        G = np.zeros((d, d))
-        for k in range(channels.C):
-            if rates[k] > 0:
-                O = self.channel_matrix(channels, k, K)
-                if O.shape[0]:
-                    G += rates[k] * (O.T @ O).toarray()
-        return G
+        return dense_generator(self.dim(K), self.channel_terms(K, channels, rates))
 
     def channel_spectrum(self, K, channels, piece=0, cache=True):
         """(lam, V) of ``channel_generator(K, channels, channels.rates[piece])``, cached per piece.
 
-        Dark eigenvalues are exactly 0 (``dark_exact_eigh``).
+        Dark eigenvalues are exactly 0 and checked against the channels (``dark_exact_eigh``).
         """
         key = (K, piece, channels.rates[piece].tobytes())
         if key in self._spectra:
             return self._spectra[key]
-        rates = channels.rates[piece]
-        ops = [(rates[k], self.channel_matrix(channels, k, K)) for k in range(channels.C)
-               if rates[k] > 0]
-        result = dark_exact_eigh(self.channel_generator(K, channels, rates), ops)
+        ops = self.channel_terms(K, channels, channels.rates[piece])
+        result = dark_exact_eigh(dense_generator(self.dim(K), ops), ops)
         if cache:
             self._spectra[key] = result
         return result
@@ -319,18 +325,17 @@ class SectorBasis:
         sec = self.sector(K)
         return [sec.jump_matrix(c, self.dim(K - 1)) for c in range(len(self.sizes) - 1)]
 
-    def generator(self, K, ops=None) -> np.ndarray:
-        """Dense no-jump generator G_K = sum_c gamma_c L_c^T L_c, shape (d_K, d_K).
-
-        ``ops``: the pairs (gamma_c, L_c) of sector K if the caller has them already.
-        """
-        d = self.dim(K)
-        G = np.zeros((d, d))
+    def jump_terms(self, K, mask=None):
+        """The pairs (gamma_c, L_c) of sector K (``jump_matrices``), of the reservoirs open
+        under ``mask`` (bit c; default all); none for K = 0."""
         if K == 0:
-            return G
-        for g, L in (ops if ops is not None else zip(self.chain.gamma, self.jump_matrices(K))):
-            G += g * (L.T @ L).toarray()
-        return G
+            return []
+        return [(g, L) for c, (g, L) in enumerate(zip(self.chain.gamma, self.jump_matrices(K)))
+                if mask is None or (mask >> c) & 1]
+
+    def generator(self, K) -> np.ndarray:
+        """Dense no-jump generator G_K = sum_c gamma_c L_c^T L_c, shape (d_K, d_K)."""
+        return dense_generator(self.dim(K), self.jump_terms(K))
 
     def spectrum(self, K, cache=True):
         """Eigen-decomposition G_K = V diag(lam) V^T, cached unless ``cache`` is False.
@@ -342,8 +347,8 @@ class SectorBasis:
         """
         if K in self._spectra:
             return self._spectra[K]
-        ops = list(zip(self.chain.gamma, self.jump_matrices(K))) if K > 0 else []
-        result = dark_exact_eigh(self.generator(K, ops), ops)
+        ops = self.jump_terms(K)
+        result = dark_exact_eigh(dense_generator(self.dim(K), ops), ops)
         if cache:
             self._spectra[K] = result
         return result

@@ -120,8 +120,7 @@ class KrylovSectors:
             self._cache.move_to_end(key)
             return self._cache[key]
         t = time.perf_counter()
-        gam = self.gamma if mask == self.all_open else self.rates(mask)
-        tab = build_sector(self.sizes, gam, K, self.cum)
+        tab = build_sector(self.sizes, self.rates(mask), K, self.cum)
         self.build_time += time.perf_counter() - t
         self._cache[key] = tab
         self._bytes += sum(a.nbytes for a in tab)

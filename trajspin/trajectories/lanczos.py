@@ -133,7 +133,7 @@ def _run_one(ks, times, seed, index, n0, options, work, obs, lay, record, rules,
     carry = np.array([K, 0, 0, -1, mask0], dtype=np.int64)
     tc = np.zeros(1)
     stats = np.zeros(3)
-    work.gam[:] = ks.gamma if mask0 == ks.all_open else ks.rates(mask0)
+    work.gam[:] = ks.rates(mask0)
     work.fired[:] = False
     work.quanta[:] = 0
     rec = work.rec if record else tuple(np.empty((0,) * x.ndim, x.dtype) for x in work.rec)
@@ -358,14 +358,9 @@ def run_request(req, seed, start, stop):
                 parts.append(rec[:6])
             elif nj:
                 first[k] = rec[0][0]
-    extra = {}
-    if F > M:
-        extra = dict(obs_sum=np.ascontiguousarray(sums[:, M:]),
-                     obs_sumsq=np.ascontiguousarray(sumsq[:, M:]), cross=cross)
+    records = None
     if keep:
         packed = JumpArrays(*(np.concatenate(col) for col in zip(*parts))) if parts \
             else jump_arrays(0, M)
-        extra["records"] = jump_records(M, start, stop, summ, packed, full,
-                                        None if full else first)
-    return PartialSums(np.ascontiguousarray(sums[:, :M]), np.ascontiguousarray(sumsq[:, :M]),
-                       counts, ndark, njumps, **extra)
+        records = jump_records(M, start, stop, summ, packed, full, None if full else first)
+    return PartialSums.from_rows(sums, sumsq, cross, counts, ndark, njumps, M, records)

@@ -162,15 +162,9 @@ class EnsemblePlan:
 
         self.grain.run(call, start, stop)
         obs_sum, obs_sumsq, cross, counts, stats = sums[:5]
-        extra = {}
-        if self.extra:
-            extra = dict(obs_sum=np.ascontiguousarray(obs_sum[:, M:]),
-                         obs_sumsq=np.ascontiguousarray(obs_sumsq[:, M:]), cross=cross)
-        if keep:
-            extra["records"] = jump_records(M, start, stop, summ, rec, full)
-        return PartialSums(np.ascontiguousarray(obs_sum[:, :M]),
-                           np.ascontiguousarray(obs_sumsq[:, :M]), counts, int(stats[0]),
-                           int(stats[1]), **extra)
+        records = jump_records(M, start, stop, summ, rec, full) if keep else None
+        return PartialSums.from_rows(obs_sum, obs_sumsq, cross, counts, stats[0], stats[1], M,
+                                     records)
 
     def observable_sums(self, total):
         """{array name: sums} of the extra observables in a folded partial (EnsembleResult form)."""

@@ -70,6 +70,22 @@ class PartialSums:
         return cls(np.zeros((T, M)), np.zeros((T, M)), np.zeros(K_top + 1, dtype=np.int64),
                    0, 0, rec, **obs)
 
+    @classmethod
+    def from_rows(cls, obs_sum, obs_sumsq, cross, counts, ndark, njumps, M,
+                  records=None) -> PartialSums:
+        """The partial of sums over observable rows (kernel layout: <J_i^z> in columns 0..M-1).
+
+        obs_sum, obs_sumsq : (T, F); cross : (T, M) or (0, M).  Columns M..F-1, when there are
+        any, become ``obs_sum`` / ``obs_sumsq`` (with ``cross``), columns 0..M-1 ``jz_sum`` /
+        ``jz_sumsq``.
+        """
+        extra = {} if records is None else {"records": records}
+        if obs_sum.shape[1] > M:
+            extra.update(obs_sum=np.ascontiguousarray(obs_sum[:, M:]),
+                         obs_sumsq=np.ascontiguousarray(obs_sumsq[:, M:]), cross=cross)
+        return cls(np.ascontiguousarray(obs_sum[:, :M]), np.ascontiguousarray(obs_sumsq[:, :M]),
+                   counts, int(ndark), int(njumps), **extra)
+
     def fold(self, later: PartialSums) -> PartialSums:
         """``self + later`` field by field (``later``: the next trajectories in index order)."""
         out = {}

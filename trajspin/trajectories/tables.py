@@ -20,7 +20,7 @@ from trajspin.kernels.rules import NO_RULES
 from trajspin.observables import check_observables, coherence_elements
 from trajspin.resources import general_plan, trajectory_memory_estimate
 from trajspin.results.records import JumpRecords
-from trajspin.sectors import dark_exact_eigh
+from trajspin.sectors import dark_exact_eigh, dense_generator
 from trajspin.validation import check_memory
 
 #: The tables ``trajspin.kernels.events.event_kernel`` reads (layout in that module's docstring).
@@ -148,15 +148,8 @@ class SectorTables:
             basis = self.chain_sectors
             lams, Vs = [], []
             for K in range(self.K0 + 1):
-                d = int(self.dims[K])
-                G = np.zeros((d, d))
-                ops = []
-                if K > 0:
-                    for c, L in enumerate(basis.jump_matrices(K)):
-                        if (mask >> c) & 1:
-                            G += self.gamma[c] * (L.T @ L).toarray()
-                            ops.append((self.gamma[c], L))
-                lam, V = dark_exact_eigh(G, ops)
+                ops = basis.jump_terms(K, mask)
+                lam, V = dark_exact_eigh(dense_generator(int(self.dims[K]), ops), ops)
                 lams.append(lam)
                 Vs.append(V.ravel())
             cache[mask] = (np.concatenate(lams), np.concatenate(Vs))
